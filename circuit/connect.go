@@ -1,0 +1,112 @@
+package circuit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/relayd/relayd/circuit/wire"
+	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/host"
+	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/pbio"
+	"github.com/relayd/relayd/reservation"
+)
+
+func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
+	c := src.Conn()
+	if c.Relayed() {
+		s.refuse(src, wire.StatusPermissionDenied, "relayed_conn", nil)
+		return
+	}
+	if msg.Peer == nil {
+		s.refuse(src, wire.StatusMalformedMessage, "malformed", errors.New("CONNECT without peer"))
+		return
+	}
+	dst, err := identity.IDFromBytes(msg.Peer.ID)
+	if err != nil {
+		s.refuse(src, wire.StatusMalformedMessage, "malformed", err)
+		return
+	}
+	if status, reason, err := s.checkReservation(dst); err != nil {
+		s.refuse(src, status, reason, err)
+		return
+	}
+	done, err := s.lim.OpenCircuit(c.RemotePeer(), dst)
+	if err != nil {
+		s.refuse(src, wire.StatusResourceLimitExceeded, limiter.Reason(err), err)
+		return
+	}
+	defer done()
+	dstStream, err := s.openStop(c.RemotePeer(), dst)
+	if err != nil {
+		s.refuse(src, wire.StatusConnectionFailed, "stop_failed", err)
+		return
+	}
+	lim, caps := s.wireLimit()
+	if err := writeHop(src, &wire.HopMessage{Type: wire.HopStatus, Status: wire.StatusOK, Limit: lim}); err != nil {
+		src.Reset()
+		dstStream.Reset()
+		return
+	}
+	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst)
+	end := s.splice(src, dstStream, caps)
+	s.log.Debug("circuit closed", "src", c.RemotePeer(), "dst", dst, "end", end)
+}
+
+// checkReservation maps the store's answer to a refusal. A reservation held
+// by another node of a fleet is not reachable from here yet.
+func (s *Service) checkReservation(dst identity.PeerID) (wire.Status, string, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	r, err := s.store.Get(ctx, dst)
+	switch {
+	case errors.Is(err, reservation.ErrNotFound):
+		return wire.StatusNoReservation, "no_reservation", err
+	case err != nil:
+		return wire.StatusConnectionFailed, "store_error", err
+	case r.Node != s.cfg.NodeID:
+		return wire.StatusNoReservation, "other_node", fmt.Errorf("reservation of %s held by node %s", dst, r.Node)
+	}
+	return 0, "", nil
+}
+
+// openStop opens the stop stream on dst's existing connection and runs the
+// CONNECT/STATUS exchange. Bytes dst sends after its STATUS stay in the
+// stream for the splice.
+func (s *Service) openStop(src, dst identity.PeerID) (*host.Stream, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, dst, wire.ProtoStop)
+	if err != nil {
+		return nil, err
+	}
+	st.SetDeadline(s.cfg.Now().Add(s.cfg.StopTimeout))
+	lim, _ := s.wireLimit()
+	req := &wire.StopMessage{Type: wire.StopConnect, Peer: &wire.Peer{ID: src.Bytes()}, Limit: lim}
+	if err := pbio.WriteDelimited(st, req.Append(nil)); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("stop request to %s: %w", dst, err)
+	}
+	resp, err := readStop(st)
+	if err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("stop reply from %s: %w", dst, err)
+	}
+	if resp.Type != wire.StopStatus || resp.Status != wire.StatusOK {
+		st.Reset()
+		return nil, fmt.Errorf("stop reply from %s: type %d status %v", dst, resp.Type, resp.Status)
+	}
+	st.SetDeadline(time.Time{})
+	return st, nil
+}
+
+func readStop(r io.Reader) (wire.StopMessage, error) {
+	b, err := pbio.ReadDelimited(r, wire.MaxMessageSize)
+	if err != nil {
+		return wire.StopMessage{}, err
+	}
+	return wire.ParseStop(b)
+}

@@ -1,0 +1,24 @@
+// Package circuit owns the Circuit Relay v2 protocols (specs
+// relay/circuit-v2.md): the hop handler (RESERVE and CONNECT from clients),
+// the stop streams it opens to reserved peers, and the splice that carries a
+// circuit's bytes with its duration and data caps.
+//
+// Flow of a CONNECT from B to A: read one hop message (4 KiB cap, unbuffered
+// so no relayed byte is consumed), check B's connection is direct, look up
+// A's reservation, count the circuit against both peers, open a stop stream
+// on A's existing connection (never dialing), exchange StopMessage
+// CONNECT/STATUS, answer B with STATUS OK and the Limit, then splice. Every
+// refusal goes through refuse, which writes the spec's status code and logs
+// the reason.
+//
+// Caps: the data cap counts relayed payload bytes per direction (spec); when
+// either direction reaches it, or the duration cap passes, both streams are
+// reset. A circuit's two copy goroutines belong to the Service and end with
+// the circuit; Close waits for them.
+//
+// Timeouts (Config): 1 min to read a hop request and write the reply, 30 s
+// to open the stop stream, 1 min for the stop exchange (go-libp2p's values).
+//
+// The client side (Reserve, Connect, ServeStop) is what `relayd probe` and
+// the tests use; it speaks the same wire and shares its codecs.
+package circuit

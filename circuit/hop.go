@@ -1,0 +1,140 @@
+package circuit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/relayd/relayd/circuit/wire"
+	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/host"
+	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/pbio"
+	"github.com/relayd/relayd/reservation"
+)
+
+// HandleHop serves one hop stream: a single RESERVE or CONNECT request.
+func (s *Service) HandleHop(st *host.Stream) {
+	st.SetDeadline(s.cfg.Now().Add(s.cfg.StreamTimeout))
+	msg, err := readHop(st)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			st.Close()
+			return
+		}
+		s.refuse(st, wire.StatusMalformedMessage, "malformed", err)
+		return
+	}
+	switch msg.Type {
+	case wire.HopReserve:
+		s.reserve(st)
+	case wire.HopConnect:
+		s.connect(st, msg)
+	default:
+		s.refuse(st, wire.StatusMalformedMessage, "unexpected_type", fmt.Errorf("hop message type %d", msg.Type))
+	}
+}
+
+func readHop(r io.Reader) (wire.HopMessage, error) {
+	b, err := pbio.ReadDelimited(r, wire.MaxMessageSize)
+	if err != nil {
+		return wire.HopMessage{}, err
+	}
+	return wire.ParseHop(b)
+}
+
+func writeHop(w io.Writer, m *wire.HopMessage) error {
+	return pbio.WriteDelimited(w, m.Append(nil))
+}
+
+// refuse answers a hop request with status, logs why at debug and ends
+// the stream. It is the one place every refusal goes through.
+func (s *Service) refuse(st *host.Stream, status wire.Status, reason string, err error) {
+	s.log.Debug("hop refused", "peer", st.Conn().RemotePeer(), "status", status, "reason", reason, "err", err)
+	if werr := writeHop(st, &wire.HopMessage{Type: wire.HopStatus, Status: status}); werr != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+func (s *Service) reserve(st *host.Stream) {
+	c := st.Conn()
+	if c.Relayed() {
+		s.refuse(st, wire.StatusPermissionDenied, "relayed_conn", nil)
+		return
+	}
+	p := c.RemotePeer()
+	expire := s.cfg.Now().Add(s.cfg.ReservationTTL).Truncate(time.Second)
+	refreshed, err := s.record(p, expire, remoteIP(c.RemoteMultiaddr()))
+	if err != nil {
+		s.refuse(st, wire.StatusReservationRefused, limiter.Reason(err), err)
+		return
+	}
+	lim, _ := s.wireLimit()
+	resp := &wire.HopMessage{
+		Type:   wire.HopStatus,
+		Status: wire.StatusOK,
+		Reservation: &wire.Reservation{
+			Expire:  uint64(expire.Unix()),
+			Addrs:   s.reservationAddrs(),
+			Voucher: s.voucher(p, expire),
+		},
+		Limit: lim,
+	}
+	if err := writeHop(st, resp); err != nil {
+		// The slot stays: the peer may retry, and the sweep or its
+		// disconnect frees it.
+		s.log.Debug("reservation reply failed", "peer", p, "err", err)
+		st.Reset()
+		return
+	}
+	s.log.Debug("reserved", "peer", p, "refreshed", refreshed, "expire", expire)
+	st.Close()
+}
+
+// record takes (or keeps) the peer's slot and writes the reservation.
+func (s *Service) record(p identity.PeerID, expire time.Time, ip netip.Addr) (refreshed bool, err error) {
+	s.reserveMu.Lock()
+	defer s.reserveMu.Unlock()
+	if err := s.lim.Reserve(p); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	refreshed, err = s.store.Put(ctx, reservation.Reservation{Peer: p, Node: s.cfg.NodeID, Expire: expire, Addr: ip})
+	if err != nil {
+		s.lim.Release(p)
+		return false, fmt.Errorf("reserve %s: %w", p, err)
+	}
+	return refreshed, nil
+}
+
+// reservationAddrs are the relay's advertised addresses, each ending in
+// /p2p/<relay> exactly once. Never empty while the host listens.
+func (s *Service) reservationAddrs() [][]byte {
+	self, _ := ma.NewComponent("p2p", s.host.ID().String())
+	var out [][]byte
+	for _, a := range s.host.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_P2P); err != nil {
+			a = a.Encapsulate(self)
+		}
+		out = append(out, a.Bytes())
+	}
+	return out
+}
+
+func remoteIP(a ma.Multiaddr) netip.Addr {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
+}

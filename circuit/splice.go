@@ -1,0 +1,129 @@
+package circuit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/host"
+)
+
+// End says why a circuit ended.
+type End string
+
+// Circuit endings (the metrics issue's close reasons).
+const (
+	EndLimitDuration End = "limit_duration"
+	EndLimitData     End = "limit_data"
+	EndSrcClosed     End = "src_closed"
+	EndDstClosed     End = "dst_closed"
+	EndError         End = "error"
+	EndShutdown      End = "shutdown"
+)
+
+// spliceBufSize is the copy buffer per direction while bytes flow: large
+// enough that one read fills a Noise frame worth of yamux data, pooled so
+// an idle relay holds none.
+const spliceBufSize = 16 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
+
+// circuit is one spliced pair of streams.
+type circuit struct {
+	src, dst *host.Stream
+	end      atomic.Pointer[End] // the first reason wins
+}
+
+func (c *circuit) finish(e End) bool { return c.end.CompareAndSwap(nil, &e) }
+
+func (c *circuit) reset() {
+	c.src.Reset()
+	c.dst.Reset()
+}
+
+// splice copies src↔dst until both directions end, one direction fails,
+// or a cap is reached, and reports why it ended.
+func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
+	c := &circuit{src: src, dst: dst}
+	if lim.Duration > 0 {
+		deadline := s.cfg.Now().Add(lim.Duration)
+		src.SetDeadline(deadline)
+		dst.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(s.ctx, func() {
+		if c.finish(EndShutdown) {
+			c.reset()
+		}
+	})
+	defer stop()
+	var wg sync.WaitGroup
+	s.wg.Add(1)
+	wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer wg.Done()
+		s.copyDir(c, dst, src, lim.Data, EndSrcClosed)
+	}()
+	s.copyDir(c, src, dst, lim.Data, EndDstClosed)
+	wg.Wait()
+	if e := c.end.Load(); e != nil {
+		return *e
+	}
+	return EndSrcClosed
+}
+
+// copyDir copies r to w until EOF (then half-closes w), a cap or an error
+// (then resets the circuit). eofEnd names who closed on EOF.
+func (s *Service) copyDir(c *circuit, w, r *host.Stream, max int64, eofEnd End) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		chunk := buf
+		if max > 0 {
+			if n >= max {
+				if c.finish(EndLimitData) {
+					c.reset()
+				}
+				return
+			}
+			chunk = buf[:min(int64(len(buf)), max-n)]
+		}
+		k, err := r.Read(chunk)
+		if k > 0 {
+			if _, werr := w.Write(chunk[:k]); werr != nil {
+				s.failDir(c, werr)
+				return
+			}
+			n += int64(k)
+		}
+		if errors.Is(err, io.EOF) {
+			c.finish(eofEnd)
+			w.Close()
+			return
+		}
+		if err != nil {
+			s.failDir(c, err)
+			return
+		}
+	}
+}
+
+func (s *Service) failDir(c *circuit, err error) {
+	e := EndError
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		e = EndLimitDuration
+	}
+	if c.finish(e) {
+		c.reset()
+	}
+}
+
+var _ = time.Second

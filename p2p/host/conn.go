@@ -1,0 +1,121 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/mss"
+)
+
+// muxedConn is an authenticated, multiplexed connection: a yamux session
+// over Noise today, a QUIC connection later.
+type muxedConn interface {
+	OpenStream(ctx context.Context) (MuxedStream, error)
+	AcceptStream() (MuxedStream, error)
+	Close() error
+	Done() <-chan struct{}
+}
+
+// Conn is an authenticated connection to one peer.
+type Conn struct {
+	h          *Host
+	mux        muxedConn
+	remotePeer identity.PeerID
+	remoteKey  identity.PublicKey
+	local      ma.Multiaddr
+	remote     ma.Multiaddr
+	transport  string
+	inbound    bool
+	opened     time.Time
+	log        *slog.Logger
+
+	inflight atomic.Int32 // inbound streams being negotiated or handled
+}
+
+// RemotePeer is the authenticated peer ID of the other side.
+func (c *Conn) RemotePeer() identity.PeerID { return c.remotePeer }
+
+// RemotePublicKey is the other side's identity key.
+func (c *Conn) RemotePublicKey() identity.PublicKey { return c.remoteKey }
+
+// RemoteMultiaddr is the other side's address as this host sees it
+// (identify's observedAddr).
+func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.remote }
+
+// LocalMultiaddr is this host's address on the connection.
+func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.local }
+
+// Transport names the transport ("tcp").
+func (c *Conn) Transport() string { return c.transport }
+
+// Inbound reports whether the peer dialed us.
+func (c *Conn) Inbound() bool { return c.inbound }
+
+// Relayed reports whether the connection runs over a relayed circuit. This
+// host only accepts direct transport connections, so it is always false
+// today; it exists so that circuit's refusal of RESERVE and CONNECT over
+// relayed connections has one place to ask.
+func (c *Conn) Relayed() bool { return false }
+
+// Opened is when the connection finished its upgrade.
+func (c *Conn) Opened() time.Time { return c.opened }
+
+// Close closes the connection and every stream on it.
+func (c *Conn) Close() error { return c.mux.Close() }
+
+// Done is closed when the connection is gone.
+func (c *Conn) Done() <-chan struct{} { return c.mux.Done() }
+
+// NewStream opens a stream and negotiates proto on it. The negotiation is
+// bounded by ctx and by the host's StreamNegotiationTimeout.
+func (c *Conn) NewStream(ctx context.Context, proto string) (*Stream, error) {
+	ms, err := c.mux.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream to %s: %w", c.remotePeer, err)
+	}
+	deadline := time.Now().Add(c.h.cfg.StreamNegotiationTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ms.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { ms.SetDeadline(time.Unix(1, 0)) })
+	_, err = mss.SelectOneOf(ms, proto)
+	if !stop() {
+		err = ctx.Err()
+	}
+	if err != nil {
+		ms.Reset()
+		return nil, fmt.Errorf("negotiate %s with %s: %w", proto, c.remotePeer, err)
+	}
+	ms.SetDeadline(time.Time{})
+	return &Stream{MuxedStream: ms, conn: c, protocol: proto}, nil
+}
+
+// serve accepts the peer's streams until the connection ends. It is the
+// goroutine that owns the connection.
+func (c *Conn) serve() {
+	defer c.h.removeConn(c)
+	for {
+		ms, err := c.mux.AcceptStream()
+		if err != nil {
+			c.log.Debug("connection closed", "err", err)
+			return
+		}
+		if int(c.inflight.Add(1)) > c.h.cfg.MaxStreamsPerConn {
+			c.inflight.Add(-1)
+			c.log.Debug("too many streams, resetting new one")
+			ms.Reset()
+			continue
+		}
+		c.h.wg.Go(func() {
+			defer c.inflight.Add(-1)
+			c.h.handleStream(c, ms)
+		})
+	}
+}

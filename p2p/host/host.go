@@ -1,0 +1,373 @@
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/mss"
+)
+
+// ErrNoConnection is returned by NewStream when the peer is not connected:
+// the host never dials to open a stream.
+var ErrNoConnection = errors.New("no connection to peer")
+
+// ErrClosed is returned once the host is closed.
+var ErrClosed = fmt.Errorf("host closed: %w", net.ErrClosed)
+
+// Handler serves one negotiated inbound stream. It owns the stream and must
+// close or reset it before returning.
+type Handler func(s *Stream)
+
+// Config configures a Host. The zero value of every field but Key means the
+// default written on it.
+type Config struct {
+	// Key is the host's Ed25519 identity key. Required.
+	Key ed25519.PrivateKey
+	// AgentVersion is sent in identify. Default "relayd/dev".
+	AgentVersion string
+	// Announce are the addresses identify and reservations advertise,
+	// without /p2p/<id>. Default (empty): the bound listen addresses.
+	Announce []ma.Multiaddr
+	// HandshakeTimeout bounds multistream + Noise + yamux on a new
+	// connection. Default 10 s.
+	HandshakeTimeout time.Duration
+	// StreamNegotiationTimeout bounds multistream-select on a new stream.
+	// Default 10 s.
+	StreamNegotiationTimeout time.Duration
+	// MaxStreamsPerConn caps a connection's inbound streams in flight.
+	// Default 64.
+	MaxStreamsPerConn int
+	// MaxHandshakes caps connection upgrades in flight; more raw
+	// connections are closed at once. Default 256.
+	MaxHandshakes int
+	// Logger receives the host's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.AgentVersion == "" {
+		c.AgentVersion = "relayd/dev"
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.StreamNegotiationTimeout <= 0 {
+		c.StreamNegotiationTimeout = 10 * time.Second
+	}
+	if c.MaxStreamsPerConn <= 0 {
+		c.MaxStreamsPerConn = 64
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Host is a libp2p host: listeners, connections and stream handlers.
+type Host struct {
+	cfg        Config
+	id         identity.PeerID
+	ctx        context.Context // cancelled by Close: aborts handshakes
+	cancel     context.CancelFunc
+	log        *slog.Logger
+	handshakes chan struct{}
+
+	mu           sync.Mutex
+	handlers     map[string]Handler
+	conns        map[identity.PeerID][]*Conn
+	listeners    []manet.Listener
+	onDisconnect []func(identity.PeerID)
+	identifyMsg  []byte         // cached identify response minus observedAddr
+	addrs        []ma.Multiaddr // cached Addrs() without Announce
+	closed       bool
+
+	wg sync.WaitGroup
+}
+
+// New builds a host. It starts nothing; call Listen, then Serve.
+func New(cfg Config) (*Host, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("host: Config.Key must be an Ed25519 private key")
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Host{
+		ctx:        ctx,
+		cancel:     cancel,
+		cfg:        cfg,
+		id:         identity.PeerIDOf(cfg.Key),
+		log:        cfg.Logger,
+		handshakes: make(chan struct{}, cfg.MaxHandshakes),
+		handlers:   make(map[string]Handler),
+		conns:      make(map[identity.PeerID][]*Conn),
+	}
+	h.Handle(IdentifyID, h.handleIdentify)
+	h.Handle(IdentifyPushID, handleIdentifyPush)
+	h.Handle(PingID, handlePing)
+	return h, nil
+}
+
+// ID is the host's peer ID.
+func (h *Host) ID() identity.PeerID { return h.id }
+
+// Handle registers fn for inbound streams that negotiate proto.
+func (h *Host) Handle(proto string, fn Handler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.handlers[proto] = fn
+	h.identifyMsg = nil
+}
+
+// Protocols lists the registered protocols, sorted.
+func (h *Host) Protocols() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.handlers))
+	for p := range h.handlers {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// OnPeerDisconnected registers fn to run when a peer's last connection
+// closes. Register before Serve.
+func (h *Host) OnPeerDisconnected(fn func(identity.PeerID)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onDisconnect = append(h.onDisconnect, fn)
+}
+
+// Listen binds addr (a TCP multiaddr) and returns the bound address, with
+// port 0 resolved. Connections are accepted once Serve runs.
+func (h *Host) Listen(addr ma.Multiaddr) (ma.Multiaddr, error) {
+	if _, err := addr.ValueForProtocol(ma.P_TCP); err != nil {
+		return nil, fmt.Errorf("listen %s: only TCP listen addresses are supported", addr)
+	}
+	l, err := manet.Listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		l.Close()
+		return nil, ErrClosed
+	}
+	h.listeners = append(h.listeners, l)
+	h.identifyMsg = nil
+	h.addrs = nil
+	return l.Multiaddr(), nil
+}
+
+// ListenAddrs are the bound listen addresses.
+func (h *Host) ListenAddrs() []ma.Multiaddr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]ma.Multiaddr, len(h.listeners))
+	for i, l := range h.listeners {
+		out[i] = l.Multiaddr()
+	}
+	return out
+}
+
+// Addrs are the addresses the host advertises: Config.Announce, or else
+// the bound listen addresses with 0.0.0.0 and :: expanded to the machine's
+// interface addresses (a wildcard address is useless to a peer).
+func (h *Host) Addrs() []ma.Multiaddr {
+	if len(h.cfg.Announce) > 0 {
+		return slices.Clone(h.cfg.Announce)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.addrs == nil {
+		ls := make([]ma.Multiaddr, len(h.listeners))
+		for i, l := range h.listeners {
+			ls[i] = l.Multiaddr()
+		}
+		// Resolved once per listener change: interface lookups are
+		// syscalls, and every RESERVE asks.
+		var err error
+		if h.addrs, err = manet.ResolveUnspecifiedAddresses(ls, nil); err != nil {
+			h.addrs = ls
+		}
+	}
+	return slices.Clone(h.addrs)
+}
+
+// Serve accepts connections on every listener until ctx is done or the
+// host is closed, then stops accepting (established connections stay up
+// until Close) and returns.
+func (h *Host) Serve(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	ls := slices.Clone(h.listeners)
+	h.mu.Unlock()
+	var accepting sync.WaitGroup
+	for _, l := range ls {
+		accepting.Go(func() { h.acceptLoop(l) })
+	}
+	<-ctx.Done()
+	h.StopAccepting()
+	accepting.Wait()
+	return nil
+}
+
+// StopAccepting closes the listeners; established connections stay up.
+func (h *Host) StopAccepting() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, l := range h.listeners {
+		l.Close()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for every
+// goroutine the host started.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	var conns []*Conn
+	for _, cs := range h.conns {
+		conns = append(conns, cs...)
+	}
+	h.mu.Unlock()
+	h.cancel()
+	h.StopAccepting()
+	for _, c := range conns {
+		c.Close()
+	}
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Host) acceptLoop(l manet.Listener) {
+	for {
+		raw, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				h.log.Error("accept failed", "listener", l.Multiaddr(), "err", err)
+			}
+			return
+		}
+		select {
+		case h.handshakes <- struct{}{}:
+		default:
+			h.log.Debug("too many handshakes in flight, dropping connection", "remote", raw.RemoteAddr())
+			raw.Close()
+			continue
+		}
+		h.wg.Go(func() { h.serveInbound(raw) })
+	}
+}
+
+func (h *Host) serveInbound(raw manet.Conn) {
+	c, err := h.upgradeInbound(raw)
+	<-h.handshakes
+	if err != nil {
+		h.log.Debug("inbound handshake failed", "remote", raw.RemoteMultiaddr(), "err", err)
+		raw.Close()
+		return
+	}
+	if !h.addConn(c) {
+		c.Close()
+		return
+	}
+	c.log.Debug("peer connected")
+	c.serve()
+}
+
+// addConn records c; false if the host is closed.
+func (h *Host) addConn(c *Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[c.remotePeer] = append(h.conns[c.remotePeer], c)
+	return true
+}
+
+func (h *Host) removeConn(c *Conn) {
+	c.Close()
+	h.mu.Lock()
+	cs := slices.DeleteFunc(h.conns[c.remotePeer], func(x *Conn) bool { return x == c })
+	last := len(cs) == 0
+	if last {
+		delete(h.conns, c.remotePeer)
+	} else {
+		h.conns[c.remotePeer] = cs
+	}
+	fns := slices.Clone(h.onDisconnect)
+	h.mu.Unlock()
+	if last {
+		for _, fn := range fns {
+			fn(c.remotePeer)
+		}
+	}
+}
+
+// ConnsToPeer returns the live connections to p, newest last.
+func (h *Host) ConnsToPeer(p identity.PeerID) []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.conns[p])
+}
+
+// NumPeers is the number of connected peers.
+func (h *Host) NumPeers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// NewStream opens a stream for proto on the newest existing connection to
+// p. It never dials: ErrNoConnection if p is not connected.
+func (h *Host) NewStream(ctx context.Context, p identity.PeerID, proto string) (*Stream, error) {
+	cs := h.ConnsToPeer(p)
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("new stream to %s: %w", p, ErrNoConnection)
+	}
+	return cs[len(cs)-1].NewStream(ctx, proto)
+}
+
+func (h *Host) handler(proto string) (Handler, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fn, ok := h.handlers[proto]
+	return fn, ok
+}
+
+func (h *Host) handleStream(c *Conn, ms MuxedStream) {
+	ms.SetDeadline(time.Now().Add(h.cfg.StreamNegotiationTimeout))
+	proto, err := mss.Negotiate(ms, func(p string) bool { _, ok := h.handler(p); return ok })
+	if err != nil {
+		c.log.Debug("stream negotiation failed", "err", err)
+		ms.Reset()
+		return
+	}
+	ms.SetDeadline(time.Time{})
+	fn, _ := h.handler(proto)
+	fn(&Stream{MuxedStream: ms, conn: c, protocol: proto})
+}

@@ -1,0 +1,122 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/mss"
+	"github.com/relayd/relayd/p2p/noise"
+)
+
+var muxers = []string{YamuxID}
+
+// upgradeInbound runs multistream → Noise → (multistream) → yamux as the
+// responder, bounded by HandshakeTimeout and by the host's lifetime.
+func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.HandshakeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	raw.SetDeadline(time.Now().Add(h.cfg.HandshakeTimeout))
+
+	if _, err := mss.Negotiate(raw, func(p string) bool { return p == noise.ID }); err != nil {
+		return nil, fmt.Errorf("negotiate security: %w", err)
+	}
+	sc, err := noise.Server(ctx, raw, h.cfg.Key, muxers)
+	if err != nil {
+		return nil, fmt.Errorf("noise handshake: %w", err)
+	}
+	raw.SetDeadline(time.Now().Add(h.cfg.HandshakeTimeout))
+	if sc.Muxer() == "" {
+		if _, err := mss.Negotiate(sc, func(p string) bool { return p == YamuxID }); err != nil {
+			return nil, fmt.Errorf("negotiate muxer: %w", err)
+		}
+	}
+	if !stop() {
+		return nil, fmt.Errorf("handshake: %w", ctx.Err())
+	}
+	raw.SetDeadline(time.Time{})
+	sess, err := yamux.Server(sc, yamuxConfig(h.log))
+	if err != nil {
+		return nil, fmt.Errorf("yamux: %w", err)
+	}
+	return h.newConn(raw, sc, yamuxSession{sess}, true), nil
+}
+
+// upgradeOutbound is upgradeInbound's initiator side. An empty p accepts
+// any peer.
+func (h *Host) upgradeOutbound(ctx context.Context, raw manet.Conn, p identity.PeerID) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := mss.SelectOneOf(raw, noise.ID); err != nil {
+		return nil, fmt.Errorf("negotiate security: %w", err)
+	}
+	sc, err := noise.Client(ctx, raw, h.cfg.Key, p, muxers)
+	if err != nil {
+		return nil, fmt.Errorf("noise handshake: %w", err)
+	}
+	if sc.Muxer() == "" {
+		if _, err := mss.SelectOneOf(sc, YamuxID); err != nil {
+			return nil, fmt.Errorf("negotiate muxer: %w", err)
+		}
+	}
+	if !stop() {
+		return nil, fmt.Errorf("handshake: %w", ctx.Err())
+	}
+	raw.SetDeadline(time.Time{})
+	sess, err := yamux.Client(sc, yamuxConfig(h.log))
+	if err != nil {
+		return nil, fmt.Errorf("yamux: %w", err)
+	}
+	return h.newConn(raw, sc, yamuxSession{sess}, false), nil
+}
+
+func (h *Host) newConn(raw manet.Conn, sc *noise.Conn, mux muxedConn, inbound bool) *Conn {
+	c := &Conn{
+		h:          h,
+		mux:        mux,
+		remotePeer: sc.RemotePeer(),
+		remoteKey:  sc.RemotePublicKey(),
+		local:      raw.LocalMultiaddr(),
+		remote:     raw.RemoteMultiaddr(),
+		transport:  "tcp",
+		inbound:    inbound,
+		opened:     time.Now(),
+	}
+	c.log = h.log.With("peer", c.remotePeer.String(), "remote", c.remote.String())
+	return c
+}
+
+// Dial connects to the peer p at addr (a TCP multiaddr, without /p2p) and
+// upgrades the connection. An empty p accepts whichever peer answers. The
+// connection is served like an inbound one: the peer may open streams.
+func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (*Conn, error) {
+	var d manet.Dialer
+	raw, err := d.DialContext(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c, err := h.upgradeOutbound(ctx, raw, p)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if !h.addConn(c) {
+		c.Close()
+		return nil, ErrClosed
+	}
+	h.wg.Go(c.serve)
+	return c, nil
+}
+
+var _ net.Conn = (*noise.Conn)(nil)

@@ -1,0 +1,55 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// YamuxID is the multistream protocol ID of yamux.
+const YamuxID = "/yamux/1.0.0"
+
+// yamuxConfig returns the session configuration described in doc.go.
+func yamuxConfig(logger *slog.Logger) *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.AcceptBacklog = 64
+	c.EnableKeepAlive = false
+	c.ConnectionWriteTimeout = 10 * time.Second
+	c.MaxStreamWindowSize = 256 << 10
+	c.StreamOpenTimeout = 30 * time.Second
+	c.StreamCloseTimeout = 10 * time.Second
+	c.LogOutput = nil
+	c.Logger = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	return c
+}
+
+// yamuxSession adapts *yamux.Session to muxedConn.
+type yamuxSession struct {
+	*yamux.Session
+}
+
+func (s yamuxSession) OpenStream(ctx context.Context) (MuxedStream, error) {
+	// yamux's OpenStream does not take a context; it blocks only while the
+	// peer's ACK backlog is full, which StreamOpenTimeout bounds.
+	st, err := s.Session.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return yamuxStream{st}, nil
+}
+
+func (s yamuxSession) AcceptStream() (MuxedStream, error) {
+	st, err := s.Session.AcceptStream()
+	if err != nil {
+		return nil, err
+	}
+	return yamuxStream{st}, nil
+}
+
+func (s yamuxSession) Done() <-chan struct{} { return s.Session.CloseChan() }

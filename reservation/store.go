@@ -1,0 +1,35 @@
+package reservation
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/relayd/relayd/p2p/identity"
+)
+
+// ErrNotFound means the peer holds no live reservation.
+var ErrNotFound = errors.New("no reservation")
+
+// Reservation is one peer's slot on the relay.
+type Reservation struct {
+	Peer   identity.PeerID
+	Node   string     // the relay node holding the peer's connection
+	Expire time.Time  // absent from Get once reached
+	Addr   netip.Addr // the IP the peer reserved from
+}
+
+// Store records reservations. Implementations are safe for concurrent use.
+type Store interface {
+	// Put creates r, or replaces the peer's existing reservation (a
+	// refresh, reported as true): one slot per peer.
+	Put(ctx context.Context, r Reservation) (refreshed bool, err error)
+	// Get returns the peer's live reservation, or ErrNotFound.
+	Get(ctx context.Context, peer identity.PeerID) (Reservation, error)
+	// Delete removes the peer's reservation if node holds it, so a node
+	// never drops a slot another node has since taken over.
+	Delete(ctx context.Context, peer identity.PeerID, node string) error
+	// Sweep removes reservations expired at now and returns them.
+	Sweep(ctx context.Context, now time.Time) ([]Reservation, error)
+}
