@@ -38,7 +38,8 @@ type Config struct {
 	// to whole seconds on the wire (at least 1 s).
 	LimitDuration time.Duration
 	// LimitData caps the bytes a circuit carries in each direction.
-	// Default 131072 (128 KiB).
+	// Default 131072 (128 KiB); negative means no data cap (only the
+	// duration applies, sent as Limit.data = 0).
 	LimitData int64
 	// Unlimited drops both caps: circuits carry no Limit at all, and
 	// clients treat them as ordinary connections.
@@ -60,7 +61,7 @@ func (c Config) Defaults() Config {
 		c.LimitDuration = time.Second
 	}
 	c.LimitDuration = c.LimitDuration.Truncate(time.Second)
-	if c.LimitData <= 0 {
+	if c.LimitData == 0 {
 		c.LimitData = 128 << 10
 	}
 	return c
@@ -152,5 +153,5 @@ func (l *Limiter) CircuitLimit() (lim Limit, ok bool) {
 	if l.cfg.Unlimited {
 		return Limit{}, false
 	}
-	return Limit{Duration: l.cfg.LimitDuration, Data: l.cfg.LimitData}, true
+	return Limit{Duration: l.cfg.LimitDuration, Data: max(l.cfg.LimitData, 0)}, true
 }

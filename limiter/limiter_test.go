@@ -77,6 +77,7 @@ func TestDefaultsAndLimit(t *testing.T) {
 		{"rounded to seconds", Config{LimitDuration: 2500 * time.Millisecond, LimitData: 10}, Limit{2 * time.Second, 10}, true},
 		{"sub-second becomes 1s", Config{LimitDuration: time.Millisecond}, Limit{time.Second, 131072}, true},
 		{"unlimited", Config{Unlimited: true}, Limit{}, false},
+		{"no data cap", Config{LimitData: -1}, Limit{2 * time.Minute, 0}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,11 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 }
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelWarn // logging would dominate what is measured
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
 }
 
 // newTestRelay runs a relay on 127.0.0.1:0 until the test ends.
@@ -82,6 +86,20 @@ func echoTarget(t testing.TB, r *relay.Relay, addr ma.Multiaddr) *host.Host {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := circuit.Reserve(ctx, h, r.ID()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// sinkTarget reserves on the relay and discards what arrives over circuits.
+func sinkTarget(t testing.TB, r *relay.Relay, addr ma.Multiaddr) *host.Host {
+	t.Helper()
+	h := newClient(t, r, addr)
+	h.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
+		defer s.Close()
+		io.Copy(io.Discard, s)
+	}))
+	if _, err := circuit.Reserve(ctxT(t), h, r.ID()); err != nil {
 		t.Fatal(err)
 	}
 	return h

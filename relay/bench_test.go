@@ -1,0 +1,75 @@
+package relay_test
+
+import (
+	"io"
+	"testing"
+
+	"github.com/relayd/relayd/circuit"
+	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/relay"
+)
+
+// BenchmarkRelayedThroughput pushes bytes one way through one unlimited
+// circuit (client → relay → target, which discards them).
+func BenchmarkRelayedThroughput(b *testing.B) {
+	r, addr := newTestRelay(b, relay.Config{Limits: limiter.Config{Unlimited: true}})
+	a := sinkTarget(b, r, addr)
+	c := newClient(b, r, addr)
+	st, _, err := circuit.Connect(ctxT(b), c, r.ID(), a.ID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := st.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.Close()
+	io.Copy(io.Discard, st) // wait for the sink to finish
+}
+
+// BenchmarkReserveRefresh is RESERVE round trips on one connection: the
+// relay-side cost of a reservation without the handshake.
+func BenchmarkReserveRefresh(b *testing.B) {
+	r, addr := newTestRelay(b, relay.Config{})
+	c := newClient(b, r, addr)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := circuit.Reserve(ctxT(b), c, r.ID()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConnectReserve is a new peer connecting (TCP, Noise, yamux)
+// and reserving: what a reconnect storm costs.
+func BenchmarkConnectReserve(b *testing.B) {
+	r, addr := newTestRelay(b, relay.Config{Limits: limiter.Config{MaxReservations: 1 << 20}})
+	b.ResetTimer()
+	for range b.N {
+		c := newClient(b, r, addr)
+		if _, err := circuit.Reserve(ctxT(b), c, r.ID()); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkCircuitSetup is CONNECT through the relay, stop exchange
+// included, then closing the circuit.
+func BenchmarkCircuitSetup(b *testing.B) {
+	r, addr := newTestRelay(b, relay.Config{Limits: limiter.Config{MaxCircuitsPerPeer: 1 << 20}})
+	a := echoTarget(b, r, addr)
+	c := newClient(b, r, addr)
+	b.ResetTimer()
+	for range b.N {
+		st, _, err := circuit.Connect(ctxT(b), c, r.ID(), a.ID())
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Close()
+	}
+}
