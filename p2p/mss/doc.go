@@ -1,0 +1,22 @@
+// Package mss implements multistream-select 1.0 (/multistream/1.0.0), the
+// negotiation that runs at the start of every libp2p connection upgrade and
+// every stream.
+//
+// Messages are uvarint(len) ‖ text ‖ "\n", the length counting the newline.
+// We only ever exchange short protocol IDs, so a message is capped at
+// MaxMessageSize (1 KiB, newline included); go-multistream allows 64 KiB.
+//
+// Responder (Negotiate): writes the header, reads the peer's header, then
+// answers proposals: a supported one is echoed and returned, anything else
+// (including "ls", which we do not implement) gets "na". After 16 rejected
+// proposals it gives up with ErrNotSupported. Pipelined ("lazy") dialers such
+// as go-libp2p's NewStream send header, proposal and first application bytes
+// in one packet; Negotiate reads exactly the negotiation messages and leaves
+// the application bytes in the stream for the protocol handler.
+//
+// Initiator (SelectOneOf): sends header and first proposal in one write,
+// then proposes the others in order after each "na".
+//
+// Neither function sets deadlines: the caller bounds the exchange with the
+// stream's deadline, which also unblocks the initiator's background write.
+package mss
