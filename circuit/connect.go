@@ -18,31 +18,31 @@ import (
 func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 	c := src.Conn()
 	if c.Relayed() {
-		s.refuse(src, wire.StatusPermissionDenied, "relayed_conn", nil)
+		s.refuse(src, "connect", wire.StatusPermissionDenied, "relayed_conn", nil)
 		return
 	}
 	if msg.Peer == nil {
-		s.refuse(src, wire.StatusMalformedMessage, "malformed", errors.New("CONNECT without peer"))
+		s.refuse(src, "connect", wire.StatusMalformedMessage, "malformed", errors.New("CONNECT without peer"))
 		return
 	}
 	dst, err := identity.IDFromBytes(msg.Peer.ID)
 	if err != nil {
-		s.refuse(src, wire.StatusMalformedMessage, "malformed", err)
+		s.refuse(src, "connect", wire.StatusMalformedMessage, "malformed", err)
 		return
 	}
 	if status, reason, err := s.checkReservation(dst); err != nil {
-		s.refuse(src, status, reason, err)
+		s.refuse(src, "connect", status, reason, err)
 		return
 	}
 	done, err := s.lim.OpenCircuit(c.RemotePeer(), dst)
 	if err != nil {
-		s.refuse(src, wire.StatusResourceLimitExceeded, limiter.Reason(err), err)
+		s.refuse(src, "connect", wire.StatusResourceLimitExceeded, limiter.Reason(err), err)
 		return
 	}
 	defer done()
 	dstStream, err := s.openStop(c.RemotePeer(), dst)
 	if err != nil {
-		s.refuse(src, wire.StatusConnectionFailed, "stop_failed", err)
+		s.refuse(src, "connect", wire.StatusConnectionFailed, "stop_failed", err)
 		return
 	}
 	lim, caps := s.wireLimit()
@@ -51,8 +51,11 @@ func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 		dstStream.Reset()
 		return
 	}
+	s.trace.CircuitOpened()
 	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst)
+	start := time.Now()
 	end := s.splice(src, dstStream, caps)
+	s.trace.CircuitClosed(end, time.Since(start))
 	s.log.Debug("circuit closed", "src", c.RemotePeer(), "dst", dst, "end", end)
 }
 

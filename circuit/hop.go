@@ -28,7 +28,7 @@ func (s *Service) HandleHop(st *host.Stream) {
 			st.Close()
 			return
 		}
-		s.refuse(st, wire.StatusMalformedMessage, "malformed", err)
+		s.refuse(st, "unknown", wire.StatusMalformedMessage, "malformed", err)
 		return
 	}
 	switch msg.Type {
@@ -37,7 +37,7 @@ func (s *Service) HandleHop(st *host.Stream) {
 	case wire.HopConnect:
 		s.connect(st, msg)
 	default:
-		s.refuse(st, wire.StatusMalformedMessage, "unexpected_type", fmt.Errorf("hop message type %d", msg.Type))
+		s.refuse(st, "unknown", wire.StatusMalformedMessage, "unexpected_type", fmt.Errorf("hop message type %d", msg.Type))
 	}
 }
 
@@ -55,8 +55,9 @@ func writeHop(w io.Writer, m *wire.HopMessage) error {
 
 // refuse answers a hop request with status, logs why at debug and ends
 // the stream. It is the one place every refusal goes through.
-func (s *Service) refuse(st *host.Stream, status wire.Status, reason string, err error) {
-	s.log.Debug("hop refused", "peer", st.Conn().RemotePeer(), "status", status, "reason", reason, "err", err)
+func (s *Service) refuse(st *host.Stream, request string, status wire.Status, reason string, err error) {
+	s.trace.HopRefused(request, reason)
+	s.log.Debug("hop refused", "peer", st.Conn().RemotePeer(), "request", request, "status", status, "reason", reason, "err", err)
 	if werr := writeHop(st, &wire.HopMessage{Type: wire.HopStatus, Status: status}); werr != nil {
 		st.Reset()
 		return
@@ -67,14 +68,14 @@ func (s *Service) refuse(st *host.Stream, status wire.Status, reason string, err
 func (s *Service) reserve(st *host.Stream) {
 	c := st.Conn()
 	if c.Relayed() {
-		s.refuse(st, wire.StatusPermissionDenied, "relayed_conn", nil)
+		s.refuse(st, "reserve", wire.StatusPermissionDenied, "relayed_conn", nil)
 		return
 	}
 	p := c.RemotePeer()
 	expire := s.cfg.Now().Add(s.cfg.ReservationTTL).Truncate(time.Second)
 	refreshed, err := s.record(p, expire, remoteIP(c.RemoteMultiaddr()))
 	if err != nil {
-		s.refuse(st, wire.StatusReservationRefused, limiter.Reason(err), err)
+		s.refuse(st, "reserve", wire.StatusReservationRefused, limiter.Reason(err), err)
 		return
 	}
 	lim, _ := s.wireLimit()
@@ -95,6 +96,7 @@ func (s *Service) reserve(st *host.Stream) {
 		st.Reset()
 		return
 	}
+	s.trace.ReservationAccepted(refreshed)
 	s.log.Debug("reserved", "peer", p, "refreshed", refreshed, "expire", expire)
 	st.Close()
 }

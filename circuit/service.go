@@ -53,6 +53,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// Tracer receives events (metrics). Default: NopTracer.
+	Tracer Tracer
 }
 
 func (c Config) withDefaults() Config {
@@ -82,12 +84,16 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Tracer == nil {
+		c.Tracer = NopTracer{}
+	}
 	return c
 }
 
 // Service is the relay: it serves hop streams and owns circuits.
 type Service struct {
 	cfg   Config
+	trace Tracer
 	host  Host
 	store reservation.Store
 	lim   *limiter.Limiter
@@ -109,7 +115,7 @@ func New(cfg Config, h Host, store reservation.Store, lim *limiter.Limiter) (*Se
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		cfg: cfg, host: h, store: store, lim: lim, log: cfg.Logger,
+		cfg: cfg, trace: cfg.Tracer, host: h, store: store, lim: lim, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -137,8 +143,8 @@ func (s *Service) sweep() {
 		return
 	}
 	for _, r := range gone {
-		if r.Node == s.cfg.NodeID {
-			s.lim.Release(r.Peer)
+		if r.Node == s.cfg.NodeID && s.lim.Release(r.Peer) {
+			s.trace.ReservationEnded("expired")
 			s.log.Debug("reservation expired", "peer", r.Peer)
 		}
 	}
@@ -152,7 +158,9 @@ func (s *Service) PeerDisconnected(p identity.PeerID) {
 	if err := s.store.Delete(ctx, p, s.cfg.NodeID); err != nil {
 		s.log.Warn("dropping reservation failed", "peer", p, "err", err)
 	}
-	s.lim.Release(p)
+	if s.lim.Release(p) {
+		s.trace.ReservationEnded("disconnected")
+	}
 }
 
 // Close aborts every circuit and waits for their goroutines.

@@ -102,6 +102,7 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, max int64, eofEnd End) 
 				return
 			}
 			n += int64(k)
+			s.trace.BytesRelayed(r == c.src, k)
 		}
 		if errors.Is(err, io.EOF) {
 			c.finish(eofEnd)

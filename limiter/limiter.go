@@ -108,11 +108,13 @@ func (l *Limiter) Reserve(p identity.PeerID) error {
 	return nil
 }
 
-// Release frees p's slot; a no-op when p holds none.
-func (l *Limiter) Release(p identity.PeerID) {
+// Release frees p's slot and reports whether p held one.
+func (l *Limiter) Release(p identity.PeerID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	_, held := l.reserved[p]
 	delete(l.reserved, p)
+	return held
 }
 
 // Reservations is the number of slots held.

@@ -53,6 +53,8 @@ type Config struct {
 	MaxHandshakes int
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
+	// Tracer receives connection events (metrics). Default: NopTracer.
+	Tracer Tracer
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Tracer == nil {
+		c.Tracer = NopTracer{}
 	}
 	return c
 }
@@ -275,6 +280,7 @@ func (h *Host) acceptLoop(l manet.Listener) {
 		case h.handshakes <- struct{}{}:
 		default:
 			h.log.Debug("too many handshakes in flight, dropping connection", "remote", raw.RemoteAddr())
+			h.cfg.Tracer.ConnRefused("tcp", "handshake_limit")
 			raw.Close()
 			continue
 		}
@@ -283,10 +289,16 @@ func (h *Host) acceptLoop(l manet.Listener) {
 }
 
 func (h *Host) serveInbound(raw manet.Conn) {
+	start := time.Now()
 	c, err := h.upgradeInbound(raw)
 	<-h.handshakes
 	if err != nil {
 		h.log.Debug("inbound handshake failed", "remote", raw.RemoteMultiaddr(), "err", err)
+		stage := "unknown"
+		if he, ok := err.(*HandshakeError); ok {
+			stage = he.Stage
+		}
+		h.cfg.Tracer.HandshakeFailed("tcp", stage)
 		raw.Close()
 		return
 	}
@@ -294,6 +306,7 @@ func (h *Host) serveInbound(raw manet.Conn) {
 		c.Close()
 		return
 	}
+	h.cfg.Tracer.ConnOpened(c.transport, true, time.Since(start))
 	c.log.Debug("peer connected")
 	c.serve()
 }
@@ -311,6 +324,7 @@ func (h *Host) addConn(c *Conn) bool {
 
 func (h *Host) removeConn(c *Conn) {
 	c.Close()
+	h.cfg.Tracer.ConnClosed(c.transport, c.inbound)
 	h.mu.Lock()
 	cs := slices.DeleteFunc(h.conns[c.remotePeer], func(x *Conn) bool { return x == c })
 	last := len(cs) == 0

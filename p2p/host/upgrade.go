@@ -17,6 +17,17 @@ import (
 
 var muxers = []string{YamuxID}
 
+// HandshakeError says which stage of a connection upgrade failed.
+type HandshakeError struct {
+	Stage string // security_negotiation, noise, muxer_negotiation, muxer, timeout
+	Err   error
+}
+
+func (e *HandshakeError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+func stageErr(stage string, err error) error { return &HandshakeError{Stage: stage, Err: err} }
+
 // upgradeInbound runs multistream → Noise → (multistream) → yamux as the
 // responder, bounded by HandshakeTimeout and by the host's lifetime.
 func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
@@ -27,25 +38,25 @@ func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
 	raw.SetDeadline(time.Now().Add(h.cfg.HandshakeTimeout))
 
 	if _, err := mss.Negotiate(raw, func(p string) bool { return p == noise.ID }); err != nil {
-		return nil, fmt.Errorf("negotiate security: %w", err)
+		return nil, stageErr("security_negotiation", err)
 	}
 	sc, err := noise.Server(ctx, raw, h.cfg.Key, muxers)
 	if err != nil {
-		return nil, fmt.Errorf("noise handshake: %w", err)
+		return nil, stageErr("noise", err)
 	}
 	raw.SetDeadline(time.Now().Add(h.cfg.HandshakeTimeout))
 	if sc.Muxer() == "" {
 		if _, err := mss.Negotiate(sc, func(p string) bool { return p == YamuxID }); err != nil {
-			return nil, fmt.Errorf("negotiate muxer: %w", err)
+			return nil, stageErr("muxer_negotiation", err)
 		}
 	}
 	if !stop() {
-		return nil, fmt.Errorf("handshake: %w", ctx.Err())
+		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
 	sess, err := yamux.Server(sc, yamuxConfig(h.log))
 	if err != nil {
-		return nil, fmt.Errorf("yamux: %w", err)
+		return nil, stageErr("muxer", err)
 	}
 	return h.newConn(raw, sc, yamuxSession{sess}, true), nil
 }
@@ -59,24 +70,24 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw manet.Conn, p identity.P
 	defer stop()
 
 	if _, err := mss.SelectOneOf(raw, noise.ID); err != nil {
-		return nil, fmt.Errorf("negotiate security: %w", err)
+		return nil, stageErr("security_negotiation", err)
 	}
 	sc, err := noise.Client(ctx, raw, h.cfg.Key, p, muxers)
 	if err != nil {
-		return nil, fmt.Errorf("noise handshake: %w", err)
+		return nil, stageErr("noise", err)
 	}
 	if sc.Muxer() == "" {
 		if _, err := mss.SelectOneOf(sc, YamuxID); err != nil {
-			return nil, fmt.Errorf("negotiate muxer: %w", err)
+			return nil, stageErr("muxer_negotiation", err)
 		}
 	}
 	if !stop() {
-		return nil, fmt.Errorf("handshake: %w", ctx.Err())
+		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
 	sess, err := yamux.Client(sc, yamuxConfig(h.log))
 	if err != nil {
-		return nil, fmt.Errorf("yamux: %w", err)
+		return nil, stageErr("muxer", err)
 	}
 	return h.newConn(raw, sc, yamuxSession{sess}, false), nil
 }
@@ -101,6 +112,7 @@ func (h *Host) newConn(raw manet.Conn, sc *noise.Conn, mux muxedConn, inbound bo
 // upgrades the connection. An empty p accepts whichever peer answers. The
 // connection is served like an inbound one: the peer may open streams.
 func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (*Conn, error) {
+	start := time.Now()
 	var d manet.Dialer
 	raw, err := d.DialContext(ctx, addr)
 	if err != nil {
@@ -115,6 +127,7 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 		c.Close()
 		return nil, ErrClosed
 	}
+	h.cfg.Tracer.ConnOpened(c.transport, false, time.Since(start))
 	h.wg.Go(c.serve)
 	return c, nil
 }

@@ -1,0 +1,26 @@
+package host
+
+import "time"
+
+// Tracer receives connection events; metrics implement it. Methods must be
+// cheap and must not block.
+type Tracer interface {
+	// ConnOpened follows a completed upgrade.
+	ConnOpened(transport string, inbound bool, handshake time.Duration)
+	// ConnClosed follows the end of an upgraded connection.
+	ConnClosed(transport string, inbound bool)
+	// ConnRefused follows a raw connection dropped before its handshake,
+	// with the reason label (e.g. "handshake_limit").
+	ConnRefused(transport, reason string)
+	// HandshakeFailed follows a failed upgrade, with the stage that
+	// failed: "security_negotiation", "noise", "muxer_negotiation", "muxer".
+	HandshakeFailed(transport, stage string)
+}
+
+// NopTracer ignores every event; it is the default.
+type NopTracer struct{}
+
+func (NopTracer) ConnOpened(string, bool, time.Duration) {}
+func (NopTracer) ConnClosed(string, bool)                {}
+func (NopTracer) ConnRefused(string, string)             {}
+func (NopTracer) HandshakeFailed(string, string)         {}
