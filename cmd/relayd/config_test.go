@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// altConfig differs from defaultConfig in every field, and is valid. The
+// binding tests use it to see each field change.
+func altConfig() Config {
+	return Config{
+		Listen:             []string{"/ip4/127.0.0.1/tcp/0"},
+		Announce:           []string{"/dns4/relay.example.com/tcp/4001", "/ip4/192.0.2.7/tcp/4001"},
+		Identity:           "/var/lib/relayd/key",
+		ReservationTTL:     30 * time.Minute,
+		MaxReservations:    100000,
+		MaxCircuitsPerPeer: 4,
+		LimitDuration:      90 * time.Second,
+		LimitData:          1 << 20,
+		Unlimited:          true,
+		HandshakeTimeout:   3 * time.Second,
+		LogLevel:           "debug",
+		LogFormat:          "json",
+	}
+}
+
+func TestDefaultAndAltConfigAreValidAndDiffer(t *testing.T) {
+	for name, c := range map[string]Config{"default": defaultConfig(), "alt": altConfig()} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s config: Validate: %v", name, err)
+		}
+	}
+	d, a := reflect.ValueOf(defaultConfig()), reflect.ValueOf(altConfig())
+	for i := range d.NumField() {
+		if reflect.DeepEqual(d.Field(i).Interface(), a.Field(i).Interface()) {
+			t.Errorf("altConfig().%s equals the default; give it a different valid value", d.Type().Field(i).Name)
+		}
+	}
+}
+
+// TestEveryFieldIsBound is STYLE rule 5: a field that is added to Config but
+// not to bindings(), the flags, the environment, --print-config or
+// docs/config.md fails here.
+func TestEveryFieldIsBound(t *testing.T) {
+	docs, err := os.ReadFile(docsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := printedKeys(t, defaultConfig())
+	typ := reflect.TypeFor[Config]()
+	keyRE := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		t.Run(f.Name, func(t *testing.T) {
+			key := f.Tag.Get("yaml")
+			if !keyRE.MatchString(key) {
+				t.Fatalf("yaml tag %q is not a snake_case key", key)
+			}
+			checkBindingTarget(t, i, key)
+			checkFlag(t, i, key)
+			checkEnv(t, i, key)
+			if _, ok := printed[key]; !ok {
+				t.Errorf("--print-config output lacks key %q", key)
+			}
+			if !bytes.Contains(docs, []byte("| `"+key+"` | `--"+flagName(key)+"` | `"+envName(key)+"` |")) {
+				t.Errorf("%s has no row for %q; run go test ./cmd/relayd -run TestConfigDocs -update", docsPath, key)
+			}
+		})
+	}
+}
+
+// checkBindingTarget asserts the binding named key writes field i.
+func checkBindingTarget(t *testing.T, i int, key string) {
+	t.Helper()
+	var c Config
+	want := reflect.ValueOf(&c).Elem().Field(i).Addr().Pointer()
+	for _, b := range bindings(&c) {
+		if b.key == key {
+			if got := reflect.ValueOf(b.value.field()).Pointer(); got != want {
+				t.Errorf("binding %q writes another field", key)
+			}
+			return
+		}
+	}
+	t.Errorf("no binding for key %q in bindings()", key)
+}
+
+// checkFlag sets field i from its flag and checks no other field moved.
+func checkFlag(t *testing.T, i int, key string) {
+	t.Helper()
+	c, opts := defaultConfig(), options{}
+	if err := parseFlags([]string{"--" + flagName(key) + "=" + altText(t, key)}, &c, &opts); err != nil {
+		t.Fatalf("flag --%s: %v", flagName(key), err)
+	}
+	checkOnlyFieldChanged(t, c, i)
+}
+
+func checkEnv(t *testing.T, i int, key string) {
+	t.Helper()
+	env := map[string]string{envName(key): altText(t, key)}
+	c := defaultConfig()
+	if err := applyEnv(&c, mapEnv(env)); err != nil {
+		t.Fatalf("env %s: %v", envName(key), err)
+	}
+	checkOnlyFieldChanged(t, c, i)
+}
+
+func checkOnlyFieldChanged(t *testing.T, c Config, i int) {
+	t.Helper()
+	got, def, alt := reflect.ValueOf(c), reflect.ValueOf(defaultConfig()), reflect.ValueOf(altConfig())
+	for j := range got.NumField() {
+		want := def.Field(j)
+		if j == i {
+			want = alt.Field(j)
+		}
+		if !reflect.DeepEqual(got.Field(j).Interface(), want.Interface()) {
+			t.Errorf("field %s = %v, want %v", got.Type().Field(j).Name, got.Field(j), want)
+		}
+	}
+}
+
+// altText is altConfig's value for key in flag and environment syntax.
+func altText(t *testing.T, key string) string {
+	t.Helper()
+	a := altConfig()
+	for _, b := range bindings(&a) {
+		if b.key == key {
+			return b.value.String()
+		}
+	}
+	t.Fatalf("no binding for %q", key)
+	return ""
+}
+
+func printedKeys(t *testing.T, c Config) map[string]any {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := writeConfig(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := yaml.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("printed config is not YAML: %v\n%s", err, buf.String())
+	}
+	return m
+}
+
+func mapEnv(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string // prefix of the error; "" means valid
+	}{
+		{"defaults", func(c *Config) {}, ""},
+		{"listen port 0 on loopback", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"} }, ""},
+		{"announce dns", func(c *Config) { c.Announce = []string{"/dns4/relay.example.com/tcp/4001"} }, ""},
+		{"limit_data zero is no cap", func(c *Config) { c.LimitData = 0 }, ""},
+		{"limit_duration uint32 max", func(c *Config) { c.LimitDuration = math.MaxUint32 * time.Second }, ""},
+		{"unlimited", func(c *Config) { c.Unlimited = true }, ""},
+
+		{"listen empty", func(c *Config) { c.Listen = nil }, "listen: must list at least one multiaddr"},
+		{"listen garbage", func(c *Config) { c.Listen = []string{"foo"} }, `listen: invalid multiaddr "foo": `},
+		{"listen udp", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/1/quic-v1"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/udp/1/quic-v1"`},
+		{"listen ws", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/1/ws"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/tcp/1/ws"`},
+		{"listen dns", func(c *Config) { c.Listen = []string{"/dns4/localhost/tcp/1"} }, `listen: unsupported listen multiaddr "/dns4/localhost/tcp/1"`},
+		{"listen no port", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1"`},
+		{"announce garbage", func(c *Config) { c.Announce = []string{"/ip4/300.1.1.1/tcp/1"} }, `announce: invalid multiaddr "/ip4/300.1.1.1/tcp/1": `},
+		{"announce circuit", func(c *Config) { c.Announce = []string{"/ip4/192.0.2.1/tcp/1/p2p-circuit"} }, `announce: announce multiaddr "/ip4/192.0.2.1/tcp/1/p2p-circuit" must not contain /p2p-circuit`},
+		{"identity empty", func(c *Config) { c.Identity = "" }, "identity: must not be empty"},
+		{"reservation_ttl zero", func(c *Config) { c.ReservationTTL = 0 }, "reservation_ttl: must be >= 1s, got 0s"},
+		{"reservation_ttl negative", func(c *Config) { c.ReservationTTL = -time.Hour }, "reservation_ttl: must be >= 1s, got -1h0m0s"},
+		{"reservation_ttl fraction", func(c *Config) { c.ReservationTTL = 1500 * time.Millisecond }, "reservation_ttl: must be a whole number of seconds, got 1.5s"},
+		{"max_reservations zero", func(c *Config) { c.MaxReservations = 0 }, "max_reservations: must be >= 1, got 0"},
+		{"max_reservations negative", func(c *Config) { c.MaxReservations = -3 }, "max_reservations: must be >= 1, got -3"},
+		{"max_circuits_per_peer zero", func(c *Config) { c.MaxCircuitsPerPeer = 0 }, "max_circuits_per_peer: must be >= 1, got 0"},
+		{"limit_duration zero", func(c *Config) { c.LimitDuration = 0 }, "limit_duration: must be >= 1s, got 0s"},
+		{"limit_duration sub-second", func(c *Config) { c.LimitDuration = 500 * time.Millisecond }, "limit_duration: must be >= 1s, got 500ms"},
+		{"limit_duration fraction", func(c *Config) { c.LimitDuration = 1500 * time.Millisecond }, "limit_duration: must be a whole number of seconds, got 1.5s"},
+		{"limit_duration over uint32", func(c *Config) { c.LimitDuration = (math.MaxUint32 + 1) * time.Second }, "limit_duration: must be <= 1193046h28m15s, got 1193046h28m16s"},
+		{"limit_data negative", func(c *Config) { c.LimitData = -5 }, "limit_data: must be >= 0, got -5"},
+		{"handshake_timeout zero", func(c *Config) { c.HandshakeTimeout = 0 }, "handshake_timeout: must be > 0, got 0s"},
+		{"handshake_timeout negative", func(c *Config) { c.HandshakeTimeout = -time.Second }, "handshake_timeout: must be > 0, got -1s"},
+		{"log_level unknown", func(c *Config) { c.LogLevel = "verbose" }, `log_level: must be one of [debug info warn error], got "verbose"`},
+		{"log_level upper case", func(c *Config) { c.LogLevel = "INFO" }, `log_level: must be one of [debug info warn error], got "INFO"`},
+		{"log_format unknown", func(c *Config) { c.LogFormat = "xml" }, `log_format: must be one of [text json], got "xml"`},
+		{"log_format empty", func(c *Config) { c.LogFormat = "" }, `log_format: must be one of [text json], got ""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultConfig()
+			tt.modify(&c)
+			checkErrPrefix(t, c.Validate(), tt.want)
+		})
+	}
+}
+
+// checkErrPrefix wants no error for an empty want, otherwise a one-line
+// error starting with want.
+func checkErrPrefix(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case want == "":
+	case err == nil:
+		t.Fatalf("no error, want %q", want)
+	case !strings.HasPrefix(err.Error(), want):
+		t.Fatalf("error %q, want prefix %q", err, want)
+	case strings.Contains(err.Error(), "\n"):
+		t.Fatalf("error spans lines: %q", err)
+	}
+}
