@@ -54,7 +54,7 @@ func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := yamux.Server(sc, yamuxConfig(h.log))
+	sess, err := yamux.Server(&frameCoalescer{Conn: sc}, yamuxConfig(h.log))
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -85,7 +85,7 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw manet.Conn, p identity.P
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(sc, yamuxConfig(h.log))
+	sess, err := yamux.Client(&frameCoalescer{Conn: sc}, yamuxConfig(h.log))
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}

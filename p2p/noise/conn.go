@@ -192,6 +192,36 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// WriteWithHeader writes hdr followed by p as one byte sequence, packing
+// hdr into the first frame together with p. A muxer that writes a frame
+// header and its body in two calls (hashicorp/yamux does) then costs one
+// Noise frame, one seal and one syscall instead of two. It returns how much
+// of p was written.
+func (c *Conn) WriteWithHeader(hdr, p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	bp := getFrameBuf()
+	defer putFrameBuf(bp)
+	plain := (*bp)[2 : 2+maxPlaintext]
+	written := 0
+	for len(hdr) > 0 || written < len(p) {
+		h := copy(plain, hdr)
+		hdr = hdr[h:]
+		m := copy(plain[h:], p[written:])
+		// Sealing in place: the ciphertext lands exactly where the
+		// plaintext was, which the AEAD allows.
+		if err := c.writeFrame((*bp)[:2], plain[:h+m]); err != nil {
+			c.werr = err
+			return written, err
+		}
+		written += m
+	}
+	return written, nil
+}
+
 func (c *Conn) writeFrame(buf, chunk []byte) error {
 	frame, err := c.enc.Encrypt(buf, nil, chunk)
 	if err != nil {

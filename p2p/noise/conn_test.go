@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -340,6 +341,36 @@ func BenchmarkThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)*float64(tc.chunk)/(1<<20)/b.Elapsed().Seconds(), "MiB/s")
+		})
+	}
+}
+
+func TestWriteWithHeader(t *testing.T) {
+	leakcheck.Check(t)
+	for _, size := range []int{0, 1, 4096, maxPlaintext - 12, maxPlaintext, 3*maxPlaintext + 5} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			a, b, _, _ := connPair(t)
+			hdr := []byte("0123456789ab")
+			body := make([]byte, size)
+			rand.Read(body)
+			errc := make(chan error, 1)
+			go func() {
+				n, err := a.WriteWithHeader(hdr, body)
+				if err == nil && n != len(body) {
+					err = fmt.Errorf("wrote %d of %d", n, len(body))
+				}
+				errc <- err
+			}()
+			got := make([]byte, len(hdr)+size)
+			if _, err := io.ReadFull(b, got); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, append(hdr, body...)) {
+				t.Fatal("bytes differ")
+			}
 		})
 	}
 }
