@@ -16,6 +16,14 @@ import (
 )
 
 func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
+	// Counted before the draining check: Drain sets its flag and then
+	// reads the count, so it sees this request either here or there.
+	s.connects.Add(1)
+	defer s.connects.Add(-1)
+	if s.draining.Load() {
+		s.refuse(src, "connect", wire.StatusResourceLimitExceeded, "draining", nil)
+		return
+	}
 	c := src.Conn()
 	if c.Relayed() {
 		s.refuse(src, "connect", wire.StatusPermissionDenied, "relayed_conn", nil)
@@ -30,31 +38,36 @@ func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 		s.refuse(src, "connect", wire.StatusMalformedMessage, "malformed", err)
 		return
 	}
+	requester := peerOf(c)
+	if _, err := s.lim.CheckConnect(requester, dst); err != nil {
+		s.refusePolicy(src, limiter.RequestConnect, err)
+		return
+	}
 	if status, reason, err := s.checkReservation(dst); err != nil {
 		s.refuse(src, "connect", status, reason, err)
 		return
 	}
-	done, err := s.lim.OpenCircuit(c.RemotePeer(), dst)
+	circ, err := s.lim.OpenCircuit(requester, dst)
 	if err != nil {
-		s.refuse(src, "connect", wire.StatusResourceLimitExceeded, limiter.Reason(err), err)
+		s.refusePolicy(src, limiter.RequestConnect, err)
 		return
 	}
-	defer done()
-	dstStream, err := s.openStop(c.RemotePeer(), dst)
+	defer circ.Close()
+	lim := wireLimit(circ.Grant)
+	dstStream, err := s.openStop(c.RemotePeer(), dst, lim)
 	if err != nil {
 		s.refuse(src, "connect", wire.StatusConnectionFailed, "stop_failed", err)
 		return
 	}
-	lim, caps := s.wireLimit()
 	if err := writeHop(src, &wire.HopMessage{Type: wire.HopStatus, Status: wire.StatusOK, Limit: lim}); err != nil {
 		src.Reset()
 		dstStream.Reset()
 		return
 	}
 	s.trace.CircuitOpened()
-	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst)
+	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst, "class", circ.Class)
 	start := time.Now()
-	end := s.splice(src, dstStream, caps)
+	end := s.splice(src, dstStream, circ.Limit)
 	s.trace.CircuitClosed(end, time.Since(start))
 	s.log.Debug("circuit closed", "src", c.RemotePeer(), "dst", dst, "end", end)
 }
@@ -79,7 +92,7 @@ func (s *Service) checkReservation(dst identity.PeerID) (wire.Status, string, er
 // openStop opens the stop stream on dst's existing connection and runs the
 // CONNECT/STATUS exchange. Bytes dst sends after its STATUS stay in the
 // stream for the splice.
-func (s *Service) openStop(src, dst identity.PeerID) (*host.Stream, error) {
+func (s *Service) openStop(src, dst identity.PeerID, lim *wire.Limit) (*host.Stream, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	st, err := s.host.NewStream(ctx, dst, wire.ProtoStop)
@@ -87,7 +100,6 @@ func (s *Service) openStop(src, dst identity.PeerID) (*host.Stream, error) {
 		return nil, err
 	}
 	st.SetDeadline(s.cfg.Now().Add(s.cfg.StopTimeout))
-	lim, _ := s.wireLimit()
 	req := &wire.StopMessage{Type: wire.StopConnect, Peer: &wire.Peer{ID: src.Bytes()}, Limit: lim}
 	if err := pbio.WriteDelimited(st, req.Append(nil)); err != nil {
 		st.Reset()

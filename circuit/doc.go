@@ -4,17 +4,24 @@
 // circuit's bytes with its duration and data caps.
 //
 // Flow of a CONNECT from B to A: read one hop message (4 KiB cap, unbuffered
-// so no relayed byte is consumed), check B's connection is direct, look up
-// A's reservation, count the circuit against both peers, open a stop stream
-// on A's existing connection (never dialing), exchange StopMessage
-// CONNECT/STATUS, answer B with STATUS OK and the Limit, then splice. Every
-// refusal goes through refuse, which writes the spec's status code and logs
-// the reason.
+// so no relayed byte is consumed), check B's connection is direct, ask the
+// limiter (ACL, then CONNECT rates), look up A's reservation, count the
+// circuit against both peers and the node (limiter quotas), open a stop
+// stream on A's existing connection (never dialing), exchange StopMessage
+// CONNECT/STATUS, answer B with STATUS OK and the Limit of B's class, then
+// splice. RESERVE asks the limiter likewise (ACL, rates, then the quotas
+// on active slots). Policy lives in package limiter; every refusal goes
+// through refuse, which writes the spec's status code (limiter.Refusal's
+// table for policy outcomes), logs the reason and the requester's class at
+// debug, and counts it.
 //
 // Caps: the data cap counts relayed payload bytes per direction (spec); when
 // either direction reaches it, or the duration cap passes, both streams are
-// reset. A circuit's two copy goroutines belong to the Service and end with
-// the circuit; Close waits for them.
+// reset. A class's rate cap (limiter.Limit.Rate) paces each direction with a
+// token bucket (pace.go): the copy loop waits before writing, so the
+// sender is slowed by flow control instead of cut. A circuit's two copy
+// goroutines belong to the Service and end with the circuit; Close waits
+// for them.
 //
 // Timeouts (Config): 1 min to read a hop request and write the reply, 30 s
 // to open the stop stream, 1 min for the stop exchange (go-libp2p's values).

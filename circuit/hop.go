@@ -14,7 +14,6 @@ import (
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/p2p/host"
-	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/pbio"
 	"github.com/relayd/relayd/reservation"
 )
@@ -57,7 +56,8 @@ func writeHop(w io.Writer, m *wire.HopMessage) error {
 // the stream. It is the one place every refusal goes through.
 func (s *Service) refuse(st *host.Stream, request string, status wire.Status, reason string, err error) {
 	s.trace.HopRefused(request, reason)
-	s.log.Debug("hop refused", "peer", st.Conn().RemotePeer(), "request", request, "status", status, "reason", reason, "err", err)
+	s.log.Debug("hop refused", "peer", st.Conn().RemotePeer(), "class", s.lim.ClassOf(peerOf(st.Conn())),
+		"request", request, "status", status, "reason", reason, "err", err)
 	if werr := writeHop(st, &wire.HopMessage{Type: wire.HopStatus, Status: status}); werr != nil {
 		st.Reset()
 		return
@@ -66,56 +66,66 @@ func (s *Service) refuse(st *host.Stream, request string, status wire.Status, re
 }
 
 func (s *Service) reserve(st *host.Stream) {
+	if s.draining.Load() {
+		s.refuse(st, "reserve", wire.StatusReservationRefused, "draining", nil)
+		return
+	}
 	c := st.Conn()
 	if c.Relayed() {
 		s.refuse(st, "reserve", wire.StatusPermissionDenied, "relayed_conn", nil)
 		return
 	}
-	p := c.RemotePeer()
-	expire := s.cfg.Now().Add(s.cfg.ReservationTTL).Truncate(time.Second)
-	refreshed, err := s.record(p, expire, remoteIP(c.RemoteMultiaddr()))
-	if err != nil {
-		s.refuse(st, "reserve", wire.StatusReservationRefused, limiter.Reason(err), err)
+	p := peerOf(c)
+	if _, err := s.lim.CheckReserve(p); err != nil {
+		s.refusePolicy(st, limiter.RequestReserve, err)
 		return
 	}
-	lim, _ := s.wireLimit()
+	expire := s.cfg.Now().Add(s.cfg.ReservationTTL).Truncate(time.Second)
+	g, refreshed, err := s.record(p, expire)
+	if err != nil {
+		s.refusePolicy(st, limiter.RequestReserve, err)
+		return
+	}
 	resp := &wire.HopMessage{
 		Type:   wire.HopStatus,
 		Status: wire.StatusOK,
 		Reservation: &wire.Reservation{
 			Expire:  uint64(expire.Unix()),
 			Addrs:   s.reservationAddrs(),
-			Voucher: s.voucher(p, expire),
+			Voucher: s.voucher(p.ID, expire),
 		},
-		Limit: lim,
+		Limit: wireLimit(g),
 	}
 	if err := writeHop(st, resp); err != nil {
 		// The slot stays: the peer may retry, and the sweep or its
 		// disconnect frees it.
-		s.log.Debug("reservation reply failed", "peer", p, "err", err)
+		s.log.Debug("reservation reply failed", "peer", p.ID, "err", err)
 		st.Reset()
 		return
 	}
 	s.trace.ReservationAccepted(refreshed)
-	s.log.Debug("reserved", "peer", p, "refreshed", refreshed, "expire", expire)
+	s.log.Debug("reserved", "peer", p.ID, "class", g.Class, "refreshed", refreshed, "expire", expire)
 	st.Close()
 }
 
 // record takes (or keeps) the peer's slot and writes the reservation.
-func (s *Service) record(p identity.PeerID, expire time.Time, ip netip.Addr) (refreshed bool, err error) {
+func (s *Service) record(p limiter.Peer, expire time.Time) (g limiter.Grant, refreshed bool, err error) {
 	s.reserveMu.Lock()
 	defer s.reserveMu.Unlock()
-	if err := s.lim.Reserve(p); err != nil {
-		return false, err
+	g, held, err := s.lim.Reserve(p)
+	if err != nil {
+		return g, false, err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	refreshed, err = s.store.Put(ctx, reservation.Reservation{Peer: p, Node: s.cfg.NodeID, Expire: expire, Addr: ip})
+	refreshed, err = s.store.Put(ctx, reservation.Reservation{Peer: p.ID, Node: s.cfg.NodeID, Expire: expire, Addr: p.IP})
 	if err != nil {
-		s.lim.Release(p)
-		return false, fmt.Errorf("reserve %s: %w", p, err)
+		if !held { // a refresh that failed leaves the slot it refreshed
+			s.lim.Release(p.ID)
+		}
+		return g, false, fmt.Errorf("reserve %s: %w", p.ID, err)
 	}
-	return refreshed, nil
+	return g, refreshed, nil
 }
 
 // reservationAddrs are the relay's advertised addresses, each ending in

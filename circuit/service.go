@@ -8,11 +8,11 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
@@ -24,6 +24,7 @@ type Host interface {
 	ID() identity.PeerID
 	Addrs() []ma.Multiaddr
 	NewStream(ctx context.Context, p identity.PeerID, proto string) (*host.Stream, error)
+	ConnsToPeer(p identity.PeerID) []*host.Conn
 }
 
 // Config configures a Service. Zero values mean the defaults written on
@@ -102,8 +103,12 @@ type Service struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	wgMu   sync.Mutex // orders wg.Add in track before Close's wg.Wait
 
 	reserveMu sync.Mutex // serialises quota check + store write per node
+
+	draining atomic.Bool  // set by Drain: refuse RESERVE and CONNECT
+	connects atomic.Int64 // CONNECT requests being served, circuits included
 }
 
 // New builds the service. Register HandleHop for wire.ProtoHop and
@@ -153,6 +158,16 @@ func (s *Service) sweep() {
 // PeerDisconnected drops the peer's reservation when its last connection
 // to this node closes (register with host.OnPeerDisconnected).
 func (s *Service) PeerDisconnected(p identity.PeerID) {
+	// A peer that reconnects may RESERVE on its new connection before
+	// this runs. Under reserveMu that RESERVE finished first (the peer is
+	// connected again and keeps the slot it refreshed) or starts after (a
+	// fresh slot): a reconnect never leaves a connected peer without its
+	// reservation, nor holds two.
+	s.reserveMu.Lock()
+	defer s.reserveMu.Unlock()
+	if len(s.host.ConnsToPeer(p)) > 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	if err := s.store.Delete(ctx, p, s.cfg.NodeID); err != nil {
@@ -163,18 +178,34 @@ func (s *Service) PeerDisconnected(p identity.PeerID) {
 	}
 }
 
+// Drain makes the service refuse every new RESERVE (RESERVATION_REFUSED)
+// and CONNECT (RESOURCE_LIMIT_EXCEEDED) with reason "draining", for a
+// graceful shutdown; circuits already open carry on. It cannot be undone.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+// ActiveCircuits counts the CONNECT requests being served, open circuits
+// included: a drain is complete when it is 0.
+func (s *Service) ActiveCircuits() int { return int(s.connects.Load()) }
+
 // Close aborts every circuit and waits for their goroutines.
 func (s *Service) Close() error {
+	s.wgMu.Lock()
 	s.cancel()
+	s.wgMu.Unlock()
 	s.wg.Wait()
 	return nil
 }
 
-// wireLimit is the Limit sent to peers, nil when unlimited.
-func (s *Service) wireLimit() (*wire.Limit, limiter.Limit) {
-	lim, ok := s.lim.CircuitLimit()
-	if !ok {
-		return nil, lim
+// track counts one circuit goroutine for Close to wait on; false once
+// Close has begun. The lock gives every Add a happens-before edge to
+// Close's Wait (the race detector demands one, and an Add after Wait has
+// started would let Close return while the goroutine still runs).
+func (s *Service) track() bool {
+	s.wgMu.Lock()
+	defer s.wgMu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
 	}
-	return &wire.Limit{Duration: uint32(lim.Duration / time.Second), Data: uint64(lim.Data)}, lim
+	s.wg.Add(1)
+	return true
 }

@@ -50,6 +50,10 @@ func (c *circuit) reset() {
 // or a cap is reached, and reports why it ended.
 func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 	c := &circuit{src: src, dst: dst}
+	if !s.track() {
+		c.reset()
+		return EndShutdown
+	}
 	if lim.Duration > 0 {
 		deadline := s.cfg.Now().Add(lim.Duration)
 		src.SetDeadline(deadline)
@@ -62,14 +66,13 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 	})
 	defer stop()
 	var wg sync.WaitGroup
-	s.wg.Add(1)
 	wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer wg.Done()
-		s.copyDir(c, dst, src, lim.Data, EndSrcClosed)
+		s.copyDir(c, dst, src, lim, EndSrcClosed)
 	}()
-	s.copyDir(c, src, dst, lim.Data, EndDstClosed)
+	s.copyDir(c, src, dst, lim, EndDstClosed)
 	wg.Wait()
 	if e := c.end.Load(); e != nil {
 		return *e
@@ -78,14 +81,17 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 }
 
 // copyDir copies r to w until EOF (then half-closes w), a cap or an error
-// (then resets the circuit). eofEnd names who closed on EOF.
-func (s *Service) copyDir(c *circuit, w, r *host.Stream, max int64, eofEnd End) {
+// (then resets the circuit), paced to lim.Rate. eofEnd names who closed on
+// EOF.
+func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofEnd End) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	pace := newPacer(lim.Rate, s.cfg.Now)
+	max := lim.Data
 	var n int64
 	for {
-		chunk := buf
+		chunk := pace.chunk(buf)
 		if max > 0 {
 			if n >= max {
 				if c.finish(EndLimitData) {
@@ -93,10 +99,13 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, max int64, eofEnd End) 
 				}
 				return
 			}
-			chunk = buf[:min(int64(len(buf)), max-n)]
+			chunk = chunk[:min(int64(len(chunk)), max-n)]
 		}
 		k, err := r.Read(chunk)
 		if k > 0 {
+			if !pace.wait(k, s.ctx.Done()) {
+				return // shutdown: the circuit is being reset
+			}
 			if _, werr := w.Write(chunk[:k]); werr != nil {
 				s.failDir(c, werr)
 				return

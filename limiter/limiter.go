@@ -1,159 +1,216 @@
 package limiter
 
 import (
-	"errors"
+	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/relayd/relayd/p2p/identity"
 )
 
-// Refusals.
-var (
-	ErrTotalQuota   = errors.New("reservation quota reached")
-	ErrCircuitQuota = errors.New("circuit quota reached")
-)
-
-// Reason is the label logs and metrics use for a refusal error.
-func Reason(err error) string {
-	switch {
-	case errors.Is(err, ErrTotalQuota):
-		return "total_quota"
-	case errors.Is(err, ErrCircuitQuota):
-		return "circuit_quota"
-	default:
-		return "error"
-	}
+// Peer is a requester as policy sees it: its ID and the IP it is connected
+// from (the client's, behind a trusted PROXY-protocol load balancer). An
+// invalid IP skips the per-IP checks.
+type Peer struct {
+	ID identity.PeerID
+	IP netip.Addr
 }
 
-// Config sets the node's limits. The zero value of a field means the
-// default written on it.
-type Config struct {
-	// MaxReservations caps the reservations this node holds. Default 128.
-	MaxReservations int
-	// MaxCircuitsPerPeer caps a peer's open circuits, as source or
-	// destination. Default 16.
-	MaxCircuitsPerPeer int
-	// LimitDuration caps a circuit's lifetime. Default 2 min. Rounded down
-	// to whole seconds on the wire (at least 1 s).
-	LimitDuration time.Duration
-	// LimitData caps the bytes a circuit carries in each direction.
-	// Default 131072 (128 KiB); negative means no data cap (only the
-	// duration applies, sent as Limit.data = 0).
-	LimitData int64
-	// Unlimited drops both caps: circuits carry no Limit at all, and
-	// clients treat them as ordinary connections.
-	Unlimited bool
+// Grant is what a request was allowed.
+type Grant struct {
+	// Class is the requester's class name.
+	Class string
+	// Limit is the circuit caps of the class; Limited false means none
+	// go on the wire (the circuit is unlimited; Limit.Rate may still pace
+	// it).
+	Limit   Limit
+	Limited bool
 }
 
-// Defaults returns c with every zero field set to its default.
-func (c Config) Defaults() Config {
-	if c.MaxReservations <= 0 {
-		c.MaxReservations = 128
-	}
-	if c.MaxCircuitsPerPeer <= 0 {
-		c.MaxCircuitsPerPeer = 16
-	}
-	if c.LimitDuration <= 0 {
-		c.LimitDuration = 2 * time.Minute
-	}
-	if c.LimitDuration < time.Second {
-		c.LimitDuration = time.Second
-	}
-	c.LimitDuration = c.LimitDuration.Truncate(time.Second)
-	if c.LimitData == 0 {
-		c.LimitData = 128 << 10
-	}
-	return c
-}
-
-// Limit is what one circuit may use; zero fields mean no cap.
-type Limit struct {
-	Duration time.Duration
-	Data     int64
-}
-
-// Limiter applies Config. It is safe for concurrent use.
+// Limiter applies a Config. It is safe for concurrent use.
 type Limiter struct {
-	cfg Config
+	now   func() time.Time
+	trace Tracer
 
-	mu       sync.Mutex
-	reserved map[identity.PeerID]struct{}
-	circuits map[identity.PeerID]int
+	mu  sync.Mutex
+	pol *policy
+	q   quotas
 }
 
-// New returns a limiter for cfg (defaults applied).
-func New(cfg Config) *Limiter {
-	return &Limiter{
-		cfg:      cfg.Defaults(),
-		reserved: make(map[identity.PeerID]struct{}),
-		circuits: make(map[identity.PeerID]int),
+// New returns a limiter for cfg (defaults applied), or cfg's first
+// invalid field.
+func New(cfg Config) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("limiter: %w", err)
 	}
+	cfg = cfg.Defaults()
+	return &Limiter{now: cfg.Now, trace: cfg.Tracer, pol: compile(cfg), q: newQuotas()}, nil
+}
+
+// Reload applies cfg to every request from now on; reservations and
+// circuits already granted keep what they have, even above new quotas.
+// Request-rate buckets start afresh. An invalid cfg changes nothing.
+func (l *Limiter) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("limiter: %w", err)
+	}
+	cfg.Now, cfg.Tracer = l.now, l.trace
+	pol := compile(cfg.Defaults())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pol = pol
+	return nil
 }
 
 // Config is the effective configuration.
-func (l *Limiter) Config() Config { return l.cfg }
-
-// Reserve takes a slot for p, or keeps the one p holds.
-func (l *Limiter) Reserve(p identity.PeerID) error {
+func (l *Limiter) Config() Config {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.reserved[p]; ok {
-		return nil
+	return l.pol.cfg
+}
+
+// Classes lists every class label the current config can produce.
+func (l *Limiter) Classes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pol.cfg.ClassNames()
+}
+
+// ClassOf is p's class name under the current config, or "denied".
+func (l *Limiter) ClassOf(p Peer) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pol.denied(p.ID, p.IP) {
+		return DeniedClass
 	}
-	if len(l.reserved) >= l.cfg.MaxReservations {
-		return ErrTotalQuota
+	return l.pol.classOf(p.ID, p.IP).name
+}
+
+// CheckReserve applies the ACL and RESERVE rates to p. It returns p's
+// class name either way.
+func (l *Limiter) CheckReserve(p Peer) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pol.denied(p.ID, p.IP) {
+		return l.refused(RequestReserve, DeniedClass, ErrDenied)
 	}
-	l.reserved[p] = struct{}{}
-	return nil
+	cl := l.pol.classOf(p.ID, p.IP)
+	if !cl.allowReserve(p.ID, p.IP, l.now()) {
+		return l.refused(RequestReserve, cl.name, ErrRate)
+	}
+	return cl.name, nil
+}
+
+// Reserve takes a slot for p, or keeps the one p holds (refreshed), under
+// the reservation quotas.
+func (l *Limiter) Reserve(p Peer) (g Grant, refreshed bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cl := l.pol.classOf(p.ID, p.IP)
+	g = grant(cl)
+	refreshed, err = l.q.reserve(p.ID, p.IP, cl, l.pol.cfg.MaxReservations)
+	if err != nil {
+		_, err = l.refused(RequestReserve, cl.name, err)
+		return g, false, err
+	}
+	l.trace.Decided(RequestReserve, cl.name, "ok")
+	return g, refreshed, nil
+}
+
+func grant(cl *class) Grant {
+	return Grant{Class: cl.name, Limit: cl.limit, Limited: cl.limited}
+}
+
+func (l *Limiter) refused(req Request, class string, err error) (string, error) {
+	l.trace.Decided(req, class, Reason(err))
+	return class, err
 }
 
 // Release frees p's slot and reports whether p held one.
 func (l *Limiter) Release(p identity.PeerID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, held := l.reserved[p]
-	delete(l.reserved, p)
-	return held
+	return l.q.release(p)
 }
 
 // Reservations is the number of slots held.
 func (l *Limiter) Reservations() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.reserved)
+	return len(l.q.slots)
 }
 
-// OpenCircuit counts a circuit from src to dst against both peers and
-// returns the func that uncounts it (call it exactly once).
-func (l *Limiter) OpenCircuit(src, dst identity.PeerID) (done func(), err error) {
+// CheckConnect applies the ACL to both ends and the CONNECT rates to src.
+// It returns src's class name either way.
+func (l *Limiter) CheckConnect(src Peer, dst identity.PeerID) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	max := l.cfg.MaxCircuitsPerPeer
-	if l.circuits[src] >= max || l.circuits[dst] >= max {
-		return nil, ErrCircuitQuota
+	if l.pol.denied(src.ID, src.IP) || l.pol.denied(dst, l.q.slots[dst].ip) {
+		return l.refused(RequestConnect, DeniedClass, ErrDenied)
 	}
-	l.circuits[src]++
-	l.circuits[dst]++
-	var once sync.Once
-	return func() { once.Do(func() { l.closeCircuit(src, dst) }) }, nil
+	cl := l.pol.classOf(src.ID, src.IP)
+	if !cl.allowConnect(src.ID, src.IP, l.now()) {
+		return l.refused(RequestConnect, cl.name, ErrRate)
+	}
+	return cl.name, nil
 }
 
-func (l *Limiter) closeCircuit(src, dst identity.PeerID) {
+// Circuit is one counted circuit. Its Grant comes from the class of the
+// peer that asked for it (the CONNECT sender).
+type Circuit struct {
+	Grant
+	l        *Limiter
+	src, dst identity.PeerID
+	once     sync.Once
+}
+
+// OpenCircuit counts a circuit from src to dst against the total and
+// against each end's per-peer cap (each end's own class). Close it
+// exactly once, when the circuit ends.
+func (l *Limiter) OpenCircuit(src Peer, dst identity.PeerID) (*Circuit, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, p := range []identity.PeerID{src, dst} {
-		if l.circuits[p]--; l.circuits[p] <= 0 {
-			delete(l.circuits, p)
-		}
+	scl := l.pol.classOf(src.ID, src.IP)
+	dcl := l.pol.classOf(dst, l.q.slots[dst].ip)
+	err := l.q.openCircuit(src.ID, dst, scl.circuitsPerPeer, dcl.circuitsPerPeer, l.pol.cfg.MaxCircuits, scl.name)
+	if err != nil {
+		_, err = l.refused(RequestConnect, scl.name, err)
+		return nil, err
 	}
+	l.trace.Decided(RequestConnect, scl.name, "ok")
+	return &Circuit{Grant: grant(scl), l: l, src: src.ID, dst: dst}, nil
 }
 
-// CircuitLimit is the limit for a new circuit; ok is false when circuits
-// are unlimited (then no Limit goes on the wire).
-func (l *Limiter) CircuitLimit() (lim Limit, ok bool) {
-	if l.cfg.Unlimited {
-		return Limit{}, false
+// Close uncounts the circuit; later calls do nothing.
+func (c *Circuit) Close() {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		defer c.l.mu.Unlock()
+		c.l.q.closeCircuit(c.src, c.dst, c.Class)
+	})
+}
+
+// ClassCounts is what one class holds.
+type ClassCounts struct {
+	Reservations, Circuits int
+}
+
+// Counts is what each class holds now, by class name; classes holding
+// nothing are absent.
+func (l *Limiter) Counts() map[string]ClassCounts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]ClassCounts)
+	for name, n := range l.q.reservedBy {
+		c := out[name]
+		c.Reservations = n
+		out[name] = c
 	}
-	return Limit{Duration: l.cfg.LimitDuration, Data: max(l.cfg.LimitData, 0)}, true
+	for name, n := range l.q.openBy {
+		c := out[name]
+		c.Circuits = n
+		out[name] = c
+	}
+	return out
 }

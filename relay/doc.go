@@ -1,6 +1,27 @@
 // Package relay assembles one relay node: the libp2p host with its
 // listeners, the circuit service, the reservation store and the limiter,
-// wired together with one lifecycle (New binds, Serve runs, Close tears
-// down and waits). cmd/relayd maps its flags onto Config; tests build
-// in-process relays on 127.0.0.1:0 with it.
+// wired together with one lifecycle (New binds, Serve runs, Drain winds
+// down, Close tears down and waits). cmd/relayd maps its flags onto
+// Config; tests build in-process relays on 127.0.0.1:0 with it.
+//
+// Transports: a node listens on any mix of TCP, QUIC v1, WebSocket and
+// WebSocket over TLS (Config.TLSConfig). All share one host, so a
+// reservation made over one transport is reachable from every other, and
+// reservations list every transport's address.
+//
+// Metrics: with Config.Metrics set, New registers the node's collectors
+// (metrics.NewRelay) there and hands them to the host and the circuit
+// service as their tracers; the reservation gauge reads the limiter.
+//
+// Drain (graceful shutdown): the listeners close, the circuit service
+// answers new RESERVE with RESERVATION_REFUSED and new CONNECT with
+// RESOURCE_LIMIT_EXCEEDED (reason "draining"; both say "not now" where
+// PERMISSION_DENIED would say "never", which is the ACL's answer), Ready
+// turns false, and Drain waits for open circuits to end by themselves or
+// for its context. Ready backs the admin /readyz.
+//
+// Logs: components log through a handler that rate-limits the refusal
+// messages a flood can drive (hotLogMessages) to a burst of 10, then one a
+// second, per message and reason; the next line let through reports how
+// many were suppressed.
 package relay

@@ -3,19 +3,25 @@ package relay
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/transport/proxyproto"
+	"github.com/relayd/relayd/p2p/transport/ws"
 	"github.com/relayd/relayd/reservation"
 )
 
@@ -24,10 +30,20 @@ import (
 type Config struct {
 	// Key is the node's identity. Required.
 	Key ed25519.PrivateKey
-	// Listen are the addresses to bind. Required (at least one).
+	// Listen are the addresses to bind, on any transport: /tcp,
+	// /udp/<port>/quic-v1, /tcp/<port>/ws, /tcp/<port>/wss (or /tls/ws).
+	// Required (at least one).
 	Listen []ma.Multiaddr
-	// Announce overrides the advertised addresses (host.Config.Announce).
+	// Announce overrides the advertised addresses (host.Config.Announce);
+	// every DNS /wss address is also announced in its /tls/sni/<host>/ws
+	// form (ws.AnnounceForms).
 	Announce []ma.Multiaddr
+	// WSPath is the URL path WebSocket listeners upgrade on. Default "/".
+	WSPath string
+	// TLSConfig serves the /wss listeners (its GetCertificate may swap
+	// certificates while running). Required when a /wss address is in
+	// Listen.
+	TLSConfig *tls.Config
 	// Version goes into identify's agentVersion as relayd/<Version>.
 	// Default "dev".
 	Version string
@@ -35,19 +51,39 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// ReservationTTL is a reservation's lifetime. Default 1 h.
 	ReservationTTL time.Duration
-	// Limits are the node's quotas and circuit caps.
+	// Limits are the node's policy: ACL classes, quotas, request rates
+	// and circuit caps (limiter.Config). Reload changes them.
 	Limits limiter.Config
+	// Conns cap inbound connections in total and per IP before any
+	// handshake (host.ConnLimits). Reload changes them.
+	Conns host.ConnLimits
+	// MaxHandshakes caps connection upgrades in flight per listener.
+	// Default 256.
+	MaxHandshakes int
+	// ProxyProtocol accepts PROXY protocol headers on TCP listeners from
+	// its Trusted load balancers (host.Config.ProxyProtocol). Default off.
+	ProxyProtocol proxyproto.Config
 	// Store records reservations. Default: an in-memory store.
 	Store reservation.Store
-	// Logger receives every component's logs. Default: discard.
+	// Logger receives every component's logs. Default: discard. Hot
+	// refusal logs ("hop refused", dropped handshakes) are rate-limited
+	// per reason (see hotLogMessages).
 	Logger *slog.Logger
+	// Metrics receives the node's collectors (metrics.NewRelay); they
+	// register with MustRegister, so one registry takes one node. Default
+	// nil: no metrics.
+	Metrics prometheus.Registerer
 }
 
 // Relay is one running relay node.
 type Relay struct {
 	host *host.Host
 	svc  *circuit.Service
+	lim  *limiter.Limiter
 	log  *slog.Logger
+
+	serving  atomic.Bool // Serve is running
+	draining atomic.Bool // Drain has begun
 
 	closeOnce sync.Once
 }
@@ -58,21 +94,28 @@ func New(cfg Config) (*Relay, error) {
 	if len(cfg.Listen) == 0 {
 		return nil, errors.New("relay: no listen address")
 	}
-	if cfg.Version == "" {
-		cfg.Version = "dev"
+	cfg = cfg.withDefaults()
+	lim, err := newLimiter(cfg.Limits, cfg.Metrics)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	hostTracer, circuitTracer := tracers(cfg.Metrics, lim)
+	transports, err := newTransports(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Store == nil {
-		cfg.Store = reservation.NewMemory(nil)
-	}
+	logger := slog.New(newRateLimitHandler(cfg.Logger.Handler(), hotLogMessages, hotLogRate, hotLogBurst, time.Now))
 	h, err := host.New(host.Config{
 		Key:              cfg.Key,
 		AgentVersion:     "relayd/" + cfg.Version,
-		Announce:         cfg.Announce,
+		Announce:         ws.AnnounceForms(cfg.Announce),
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		Logger:           cfg.Logger.With("component", "host"),
+		MaxHandshakes:    cfg.MaxHandshakes,
+		ConnLimits:       cfg.Conns,
+		ProxyProtocol:    cfg.ProxyProtocol,
+		Transports:       transports,
+		Logger:           logger.With("component", "host"),
+		Tracer:           hostTracer,
 	})
 	if err != nil {
 		return nil, err
@@ -80,14 +123,15 @@ func New(cfg Config) (*Relay, error) {
 	svc, err := circuit.New(circuit.Config{
 		Key:            cfg.Key,
 		ReservationTTL: cfg.ReservationTTL,
-		Logger:         cfg.Logger.With("component", "circuit"),
-	}, h, cfg.Store, limiter.New(cfg.Limits))
+		Logger:         logger.With("component", "circuit"),
+		Tracer:         circuitTracer,
+	}, h, cfg.Store, lim)
 	if err != nil {
 		return nil, err
 	}
 	h.Handle(wire.ProtoHop, svc.HandleHop)
 	h.OnPeerDisconnected(svc.PeerDisconnected)
-	r := &Relay{host: h, svc: svc, log: cfg.Logger}
+	r := &Relay{host: h, svc: svc, lim: lim, log: cfg.Logger}
 	for _, a := range cfg.Listen {
 		if _, err := h.Listen(a); err != nil {
 			r.Close()
@@ -95,6 +139,29 @@ func New(cfg Config) (*Relay, error) {
 		}
 	}
 	return r, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Store == nil {
+		c.Store = reservation.NewMemory(nil)
+	}
+	return c
+}
+
+// tracers builds the node's collectors on reg; a nil reg means none. The
+// reservation gauge reads the limiter, which owns the slots.
+func tracers(reg prometheus.Registerer, lim *limiter.Limiter) (host.Tracer, circuit.Tracer) {
+	if reg == nil {
+		return host.NopTracer{}, circuit.NopTracer{}
+	}
+	m := metrics.NewRelay(reg, lim.Reservations)
+	return m.Connections, m
 }
 
 // ID is the node's peer ID.
@@ -116,6 +183,8 @@ func (r *Relay) Addrs() []ma.Multiaddr {
 // Serve runs the node until ctx is done, then stops accepting new
 // connections and returns; Close ends what is established.
 func (r *Relay) Serve(ctx context.Context) error {
+	r.serving.Store(true)
+	defer r.serving.Store(false)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.svc.Serve(ctx) })
 	err := r.host.Serve(ctx)
@@ -124,6 +193,40 @@ func (r *Relay) Serve(ctx context.Context) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
+}
+
+// Ready reports whether the node takes new connections: Serve is running
+// and no drain has begun. It backs the admin /readyz.
+func (r *Relay) Ready() bool { return r.serving.Load() && !r.draining.Load() }
+
+// drainPoll is how often Drain looks at the circuit count: a load of one
+// counter, and far below what a 30 s drain notices.
+const drainPoll = 50 * time.Millisecond
+
+// Drain stops taking new work and waits for the work in hand: the
+// listeners close, new RESERVE and CONNECT requests are refused (reason
+// "draining"), and Ready turns false; then it waits until every circuit
+// has ended by itself, or ctx is done (then the error wraps ctx's cause).
+// Established connections and reservations stay. Close ends what is left.
+func (r *Relay) Drain(ctx context.Context) error {
+	r.svc.Drain()
+	r.host.StopAccepting()
+	r.draining.Store(true) // last: once not ready, nothing new gets in
+	r.log.Info("draining", "circuits", r.svc.ActiveCircuits())
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		n := r.svc.ActiveCircuits()
+		if n == 0 {
+			r.log.Info("drained")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("relay: drain: %d circuits still open: %w", n, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
 }
 
 // Close aborts circuits, closes every connection and waits for all

@@ -40,13 +40,20 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
 }
 
-// newTestRelay runs a relay on 127.0.0.1:0 until the test ends.
+// newTestRelay runs a relay on 127.0.0.1:0 until the test ends and
+// returns its first listen address. It listens on TCP unless cfg.Listen
+// says otherwise; /wss listeners serve the test certificate.
 func newTestRelay(t testing.TB, cfg relay.Config) (*relay.Relay, ma.Multiaddr) {
 	t.Helper()
 	if cfg.Key == nil {
 		cfg.Key = newKey(t)
 	}
-	cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	}
+	if cfg.TLSConfig == nil {
+		cfg.TLSConfig = testCert(t).ServerConfig()
+	}
 	cfg.Logger = testLogger(t)
 	r, err := relay.New(cfg)
 	if err != nil {
@@ -62,7 +69,8 @@ func newTestRelay(t testing.TB, cfg relay.Config) (*relay.Relay, ma.Multiaddr) {
 // newClient is a client host connected to the relay at addr.
 func newClient(t testing.TB, r *relay.Relay, addr ma.Multiaddr) *host.Host {
 	t.Helper()
-	h, err := host.New(host.Config{Key: newKey(t), Logger: testLogger(t)})
+	key := newKey(t)
+	h, err := host.New(host.Config{Key: key, Logger: testLogger(t), Transports: clientTransports(t, key)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/relayd/relayd/limiter"
 )
 
 // Config is everything the daemon can be told. It is filled from defaults,
@@ -19,10 +25,15 @@ import (
 // Adding a field means adding a binding in bindings() as well;
 // TestEveryFieldIsBound fails until that is done.
 type Config struct {
-	// Multiaddrs to accept connections on: /ip4 or /ip6 followed by /tcp
-	// (other transports are not implemented yet); port 0 picks a free port.
-	// Default: /ip4/0.0.0.0/tcp/4001 and /ip6/::/tcp/4001. Giving the flag
-	// replaces the whole default list. Empty is an error.
+	// Multiaddrs to accept connections on: /ip4 or /ip6 followed by
+	// /tcp/<port> (TCP), /udp/<port>/quic-v1 (QUIC), /tcp/<port>/ws
+	// (WebSocket) or /tcp/<port>/wss (WebSocket over TLS, also written
+	// /tcp/<port>/tls/ws; needs tls_cert and tls_key); port 0 picks a free
+	// port. Every transport serves reservations and circuits, and a peer on
+	// one reaches a peer on another. Default: /ip4/0.0.0.0/tcp/4001,
+	// /ip6/::/tcp/4001, /ip4/0.0.0.0/udp/4001/quic-v1 and
+	// /ip6/::/udp/4001/quic-v1. Giving the flag replaces the whole default
+	// list. Empty is an error.
 	Listen []string `yaml:"listen"`
 
 	// Multiaddrs advertised to peers (in reservations and identify) instead
@@ -30,6 +41,20 @@ type Config struct {
 	// behind NAT or a load balancer. Must not contain /p2p-circuit.
 	// Default: empty, which means derive from the listen addresses.
 	Announce []string `yaml:"announce"`
+
+	// PEM file with the TLS certificate chain served by /wss listeners (a
+	// certificate browsers trust, for the name clients dial). Required when
+	// a /wss listener is configured, together with tls_key. Default: empty.
+	TLSCert string `yaml:"tls_cert"`
+
+	// PEM file with the private key of tls_cert. Required when tls_cert is
+	// set. Default: empty.
+	TLSKey string `yaml:"tls_key"`
+
+	// URL path on which WebSocket (/ws, /wss) listeners accept upgrades;
+	// other paths get 404. Set it when a reverse proxy routes by path.
+	// Default: /. Must start with /.
+	WSPath string `yaml:"ws_path"`
 
 	// Path of the Ed25519 identity key file; created (mode 0600) on first
 	// start if missing. The key fixes the relay's peer ID. Default:
@@ -66,6 +91,86 @@ type Config struct {
 	// Default: false.
 	Unlimited bool `yaml:"unlimited"`
 
+	// Pace each direction of a circuit to at most this many bytes a second
+	// (a token bucket): the relay reads more slowly, so the sender slows
+	// down; the circuit is not cut. Not sent to clients (the spec's Limit
+	// has no rate). Default: 0, no pacing. Negative is an error.
+	LimitRate int64 `yaml:"limit_rate"`
+
+	// Maximum number of circuits this node relays at once. Default: 1024.
+	// Zero means no cap. Negative is an error.
+	MaxCircuits int `yaml:"max_circuits"`
+
+	// Maximum reservations held by peers connected from one IP address
+	// (for IPv6, one /64). Behind a load balancer this counts the client
+	// addresses of proxy_protocol_trusted. Default: 8. Zero means no cap.
+	// Negative is an error.
+	MaxReservationsPerIP int `yaml:"max_reservations_per_ip"`
+
+	// Maximum reservations held by peers connected from one IPv4 /24 or
+	// IPv6 /56. Default: 32. Zero means no cap. Negative is an error.
+	MaxReservationsPerSubnet int `yaml:"max_reservations_per_subnet"`
+
+	// RESERVE requests allowed per IP (IPv6: /64), as a token bucket
+	// N/UNIT:BURST (UNIT s, m or h), e.g. 1/s:8; 0 means no limit. Refused
+	// requests get RESERVATION_REFUSED. Default: 1/s:8.
+	ReserveRatePerIP limiter.Rate `yaml:"reserve_rate_per_ip"`
+
+	// RESERVE requests allowed per peer, as N/UNIT:BURST; 0 means no limit.
+	// A refresh is due once per reservation_ttl, so a few a minute is
+	// plenty. Default: 6/m:4.
+	ReserveRatePerPeer limiter.Rate `yaml:"reserve_rate_per_peer"`
+
+	// CONNECT requests allowed per IP (IPv6: /64), as N/UNIT:BURST; 0 means
+	// no limit. Refused requests get RESOURCE_LIMIT_EXCEEDED. Default:
+	// 10/s:32.
+	ConnectRatePerIP limiter.Rate `yaml:"connect_rate_per_ip"`
+
+	// CONNECT requests allowed per peer, as N/UNIT:BURST; 0 means no limit.
+	// Default: 4/s:16.
+	ConnectRatePerPeer limiter.Rate `yaml:"connect_rate_per_peer"`
+
+	// Peer IDs refused every RESERVE and CONNECT (to or from them) with
+	// PERMISSION_DENIED. Wins over allow_peers and allow_cidrs. Default:
+	// empty.
+	DenyPeers []string `yaml:"deny_peers"`
+
+	// Client address ranges (CIDRs, or single IPs) refused like deny_peers.
+	// Default: empty.
+	DenyCIDRs []string `yaml:"deny_cidrs"`
+
+	// Peer IDs in the "allowed" class: their circuits carry no Limit (no
+	// duration or data cap), and they skip the per-IP and per-subnet
+	// reservation quotas, max_circuits_per_peer and the request rates;
+	// max_reservations and max_circuits still count them. Default: empty.
+	AllowPeers []string `yaml:"allow_peers"`
+
+	// Client address ranges (CIDRs, or single IPs) in the "allowed" class,
+	// like allow_peers. Default: empty.
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+
+	// Maximum inbound connections, handshaking or established, on all
+	// listeners together; more are closed as they are accepted. Default:
+	// 2048. Zero means no cap. Negative is an error.
+	MaxConns int `yaml:"max_conns"`
+
+	// New inbound connections allowed per IP (IPv6: /64), as N/UNIT:BURST;
+	// more are closed as they are accepted, before any handshake. 0 means
+	// no limit. Default: 4/s:16.
+	ConnRatePerIP limiter.Rate `yaml:"conn_rate_per_ip"`
+
+	// Maximum connection handshakes in flight per listener; more
+	// connections are closed at once. Default: 256. Zero or negative is an
+	// error.
+	MaxHandshakes int `yaml:"max_handshakes"`
+
+	// Load balancer address ranges (CIDRs, or single IPs) allowed to send a
+	// PROXY protocol (v1 or v2) header on TCP connections, naming the real
+	// client: quotas, rates and identify's observed address then use the
+	// client's address. A header from any other source closes the
+	// connection. Default: empty, which turns the PROXY protocol off.
+	ProxyProtocolTrusted []string `yaml:"proxy_protocol_trusted"`
+
 	// Time a new connection has to finish multistream-select, the Noise
 	// handshake and yamux setup before it is closed. Default: 10s. Zero or
 	// negative is an error.
@@ -78,24 +183,70 @@ type Config struct {
 	// Format of log lines: text (logfmt-like key=value) or json (one object
 	// per line). Default: text. Empty is an error.
 	LogFormat string `yaml:"log_format"`
+
+	// host:port of the admin HTTP endpoint: /metrics (Prometheus), /healthz
+	// (the process answers), /readyz (503 while starting or draining) and,
+	// with pprof, /debug/pprof/. It is unauthenticated, so keep it on
+	// loopback or a private network, and apart from the relay ports. The
+	// host must be an IP address, localhost or empty (all interfaces).
+	// Default: 127.0.0.1:9090. Empty (in the file or as --admin-listen=)
+	// disables it.
+	AdminListen string `yaml:"admin_listen"`
+
+	// Serve Go's profiling endpoints under /debug/pprof/ on admin_listen.
+	// They reveal internals and a CPU profile costs CPU, so they are off
+	// unless asked for. Default: false.
+	Pprof bool `yaml:"pprof"`
+
+	// On the first SIGTERM or SIGINT relayd stops accepting connections,
+	// reservations and circuits, turns /readyz to 503, and waits this long
+	// for open circuits to end by themselves before closing everything; it
+	// exits 0 either way. A second signal exits at once (code 1). Default:
+	// 30s. Zero closes open circuits at once; negative is an error.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // defaultConfig is the one place defaults are written; DESIGN.md's
 // "defaults a user can rely on" come from here.
 func defaultConfig() Config {
 	return Config{
-		Listen:             []string{"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"},
-		Announce:           []string{},
-		Identity:           "relayd.key",
-		ReservationTTL:     time.Hour,
-		MaxReservations:    128,
-		MaxCircuitsPerPeer: 16,
-		LimitDuration:      2 * time.Minute,
-		LimitData:          128 << 10,
-		Unlimited:          false,
-		HandshakeTimeout:   10 * time.Second,
-		LogLevel:           "info",
-		LogFormat:          "text",
+		Listen: []string{
+			"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001",
+			"/ip4/0.0.0.0/udp/4001/quic-v1", "/ip6/::/udp/4001/quic-v1",
+		},
+		Announce:                 []string{},
+		TLSCert:                  "",
+		TLSKey:                   "",
+		WSPath:                   "/",
+		Identity:                 "relayd.key",
+		ReservationTTL:           time.Hour,
+		MaxReservations:          128,
+		MaxCircuitsPerPeer:       16,
+		LimitDuration:            2 * time.Minute,
+		LimitData:                128 << 10,
+		Unlimited:                false,
+		LimitRate:                0,
+		MaxCircuits:              1024,
+		MaxReservationsPerIP:     8,
+		MaxReservationsPerSubnet: 32,
+		ReserveRatePerIP:         limiter.Rate{PerSecond: 1, Burst: 8},
+		ReserveRatePerPeer:       limiter.Rate{PerSecond: 0.1, Burst: 4},
+		ConnectRatePerIP:         limiter.Rate{PerSecond: 10, Burst: 32},
+		ConnectRatePerPeer:       limiter.Rate{PerSecond: 4, Burst: 16},
+		DenyPeers:                []string{},
+		DenyCIDRs:                []string{},
+		AllowPeers:               []string{},
+		AllowCIDRs:               []string{},
+		MaxConns:                 2048,
+		ConnRatePerIP:            limiter.Rate{PerSecond: 4, Burst: 16},
+		MaxHandshakes:            256,
+		ProxyProtocolTrusted:     []string{},
+		HandshakeTimeout:         10 * time.Second,
+		LogLevel:                 "info",
+		LogFormat:                "text",
+		AdminListen:              "127.0.0.1:9090",
+		Pprof:                    false,
+		DrainTimeout:             30 * time.Second,
 	}
 }
 
@@ -113,15 +264,36 @@ func (c Config) Validate() error {
 	}{
 		{"listen", checkAddrs(c.Listen, checkListenAddr, false)},
 		{"announce", checkAddrs(c.Announce, checkAnnounceAddr, true)},
+		{"tls_cert", c.checkTLSCert()},
+		{"tls_key", c.checkTLSKey()},
+		{"ws_path", checkWSPath(c.WSPath)},
 		{"identity", checkNonEmpty(c.Identity)},
 		{"reservation_ttl", checkWholeSeconds(c.ReservationTTL, time.Duration(math.MaxInt64))},
 		{"max_reservations", checkAtLeast(int64(c.MaxReservations), 1)},
 		{"max_circuits_per_peer", checkAtLeast(int64(c.MaxCircuitsPerPeer), 1)},
 		{"limit_duration", checkWholeSeconds(c.LimitDuration, math.MaxUint32*time.Second)},
 		{"limit_data", checkAtLeast(c.LimitData, 0)},
+		{"limit_rate", checkAtLeastZero(c.LimitRate)},
+		{"max_circuits", checkAtLeastZero(int64(c.MaxCircuits))},
+		{"max_reservations_per_ip", checkAtLeastZero(int64(c.MaxReservationsPerIP))},
+		{"max_reservations_per_subnet", checkAtLeastZero(int64(c.MaxReservationsPerSubnet))},
+		{"reserve_rate_per_ip", checkRate(c.ReserveRatePerIP)},
+		{"reserve_rate_per_peer", checkRate(c.ReserveRatePerPeer)},
+		{"connect_rate_per_ip", checkRate(c.ConnectRatePerIP)},
+		{"connect_rate_per_peer", checkRate(c.ConnectRatePerPeer)},
+		{"deny_peers", checkAddrs(c.DenyPeers, checkPeerID, true)},
+		{"deny_cidrs", checkAddrs(c.DenyCIDRs, checkCIDR, true)},
+		{"allow_peers", checkAddrs(c.AllowPeers, checkPeerID, true)},
+		{"allow_cidrs", checkAddrs(c.AllowCIDRs, checkCIDR, true)},
+		{"max_conns", checkAtLeastZero(int64(c.MaxConns))},
+		{"conn_rate_per_ip", checkRate(c.ConnRatePerIP)},
+		{"max_handshakes", checkAtLeast(int64(c.MaxHandshakes), 1)},
+		{"proxy_protocol_trusted", checkAddrs(c.ProxyProtocolTrusted, checkCIDR, true)},
 		{"handshake_timeout", checkPositive(c.HandshakeTimeout)},
 		{"log_level", checkOneOf(c.LogLevel, logLevels)},
 		{"log_format", checkOneOf(c.LogFormat, logFormats)},
+		{"admin_listen", checkAdminListen(c.AdminListen)},
+		{"drain_timeout", checkNonNegative(c.DrainTimeout)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -143,15 +315,67 @@ func checkAddrs(addrs []string, check func(string) error, emptyOK bool) error {
 	return nil
 }
 
-// checkListenAddr accepts exactly /ip4|/ip6 + /tcp: the only transport the
-// daemon can listen on so far.
+// listenForms are the protocols after /ip4|/ip6 that relayd listens on.
+var listenForms = []string{"tcp", "udp/quic-v1", "tcp/ws", "tcp/wss", "tcp/tls/ws"}
+
+// checkListenAddr accepts /ip4|/ip6 followed by one of listenForms.
 func checkListenAddr(s string) error {
 	m, err := parseMultiaddr(s)
 	if err != nil {
 		return err
 	}
-	if len(m) != 2 || (m[0].Code() != ma.P_IP4 && m[0].Code() != ma.P_IP6) || m[1].Code() != ma.P_TCP {
-		return fmt.Errorf("unsupported listen multiaddr %q: want /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>", s)
+	if len(m) < 2 || (m[0].Code() != ma.P_IP4 && m[0].Code() != ma.P_IP6) || !slices.Contains(listenForms, protocolPath(m[1:])) {
+		return fmt.Errorf("unsupported listen multiaddr %q: want /ip4|/ip6/<addr> followed by "+
+			"/tcp/<port>, /udp/<port>/quic-v1, /tcp/<port>/ws or /tcp/<port>/wss", s)
+	}
+	return nil
+}
+
+// protocolPath is "tcp/ws" for /tcp/443/ws.
+func protocolPath(m ma.Multiaddr) string {
+	names := make([]string, 0, len(m))
+	for _, p := range m.Protocols() {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, "/")
+}
+
+// wssListener is the first /wss (or /tls/ws) listen address, or "".
+func (c Config) wssListener() string {
+	for _, s := range c.Listen {
+		if m, err := ma.NewMultiaddr(s); err == nil && len(m) > 1 {
+			if p := protocolPath(m[1:]); p == "tcp/wss" || p == "tcp/tls/ws" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func (c Config) checkTLSCert() error {
+	if c.TLSCert != "" {
+		return nil
+	}
+	if l := c.wssListener(); l != "" {
+		return fmt.Errorf("required by the /wss listener %q", l)
+	}
+	if c.TLSKey != "" {
+		return errors.New("required with tls_key")
+	}
+	return nil
+}
+
+func (c Config) checkTLSKey() error {
+	if c.TLSKey == "" && c.TLSCert != "" {
+		return errors.New("required with tls_cert")
+	}
+	return nil
+}
+
+// checkWSPath wants an absolute URL path without query or fragment.
+func checkWSPath(p string) error {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# \t\r\n") {
+		return fmt.Errorf("must be a URL path starting with /, got %q", p)
 	}
 	return nil
 }
@@ -196,6 +420,33 @@ func checkAtLeast(v, least int64) error {
 func checkPositive(d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("must be > 0, got %s", d)
+	}
+	return nil
+}
+
+func checkNonNegative(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("must be >= 0, got %s", d)
+	}
+	return nil
+}
+
+// checkAdminListen wants host:port with a literal IP, localhost or an
+// empty host: any other name would be resolved at start and could bind an
+// address nobody meant to expose. Empty disables the endpoint.
+func checkAdminListen(s string) error {
+	if s == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:9090", s)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		return fmt.Errorf("invalid address %q: host must be an IP address or localhost", s)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("invalid address %q: port must be a number from 0 to 65535", s)
 	}
 	return nil
 }

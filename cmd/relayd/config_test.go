@@ -11,24 +11,48 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/relayd/relayd/limiter"
 )
 
 // altConfig differs from defaultConfig in every field, and is valid. The
 // binding tests use it to see each field change.
 func altConfig() Config {
 	return Config{
-		Listen:             []string{"/ip4/127.0.0.1/tcp/0"},
-		Announce:           []string{"/dns4/relay.example.com/tcp/4001", "/ip4/192.0.2.7/tcp/4001"},
-		Identity:           "/var/lib/relayd/key",
-		ReservationTTL:     30 * time.Minute,
-		MaxReservations:    100000,
-		MaxCircuitsPerPeer: 4,
-		LimitDuration:      90 * time.Second,
-		LimitData:          1 << 20,
-		Unlimited:          true,
-		HandshakeTimeout:   3 * time.Second,
-		LogLevel:           "debug",
-		LogFormat:          "json",
+		Listen:                   []string{"/ip4/127.0.0.1/tcp/0"},
+		Announce:                 []string{"/dns4/relay.example.com/tcp/4001", "/ip4/192.0.2.7/tcp/4001"},
+		TLSCert:                  "/etc/relayd/cert.pem",
+		TLSKey:                   "/etc/relayd/key.pem",
+		WSPath:                   "/p2p",
+		Identity:                 "/var/lib/relayd/key",
+		ReservationTTL:           30 * time.Minute,
+		MaxReservations:          100000,
+		MaxCircuitsPerPeer:       4,
+		LimitDuration:            90 * time.Second,
+		LimitData:                1 << 20,
+		Unlimited:                true,
+		LimitRate:                1 << 20,
+		MaxCircuits:              0,
+		MaxReservationsPerIP:     2,
+		MaxReservationsPerSubnet: 0,
+		ReserveRatePerIP:         limiter.Rate{PerSecond: 2, Burst: 3},
+		ReserveRatePerPeer:       limiter.NoRate,
+		ConnectRatePerIP:         limiter.Rate{PerSecond: 0.5, Burst: 1},
+		ConnectRatePerPeer:       limiter.Rate{PerSecond: 100, Burst: 100},
+		DenyPeers:                []string{"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"},
+		DenyCIDRs:                []string{"192.0.2.0/24", "2001:db8::/32"},
+		AllowPeers:               []string{"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"},
+		AllowCIDRs:               []string{"10.0.0.0/8"},
+		MaxConns:                 0,
+		ConnRatePerIP:            limiter.NoRate,
+		MaxHandshakes:            32,
+		ProxyProtocolTrusted:     []string{"10.1.0.0/16", "fd00::1"},
+		HandshakeTimeout:         3 * time.Second,
+		LogLevel:                 "debug",
+		LogFormat:                "json",
+		AdminListen:              "127.0.0.1:0",
+		Pprof:                    true,
+		DrainTimeout:             5 * time.Second,
 	}
 }
 
@@ -168,6 +192,11 @@ func TestValidate(t *testing.T) {
 	}{
 		{"defaults", func(c *Config) {}, ""},
 		{"listen port 0 on loopback", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"} }, ""},
+		{"listen every transport", func(c *Config) {
+			c.Listen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip6/::/udp/4001/quic-v1", "/ip4/0.0.0.0/tcp/80/ws", "/ip4/0.0.0.0/tcp/443/wss", "/ip6/::/tcp/443/tls/ws"}
+			c.TLSCert, c.TLSKey = "cert.pem", "key.pem"
+		}, ""},
+		{"ws_path nested", func(c *Config) { c.WSPath = "/libp2p/ws" }, ""},
 		{"announce dns", func(c *Config) { c.Announce = []string{"/dns4/relay.example.com/tcp/4001"} }, ""},
 		{"limit_data zero is no cap", func(c *Config) { c.LimitData = 0 }, ""},
 		{"limit_duration uint32 max", func(c *Config) { c.LimitDuration = math.MaxUint32 * time.Second }, ""},
@@ -175,8 +204,17 @@ func TestValidate(t *testing.T) {
 
 		{"listen empty", func(c *Config) { c.Listen = nil }, "listen: must list at least one multiaddr"},
 		{"listen garbage", func(c *Config) { c.Listen = []string{"foo"} }, `listen: invalid multiaddr "foo": `},
-		{"listen udp", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/1/quic-v1"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/udp/1/quic-v1"`},
-		{"listen ws", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/1/ws"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/tcp/1/ws"`},
+		{"listen udp", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/1"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/udp/1"`},
+		{"listen draft quic", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/1/quic"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/udp/1/quic"`},
+		{"listen ws over udp", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/1/ws"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1/udp/1/ws"`},
+		{"listen sni", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/1/tls/sni/a.example/ws"} }, `listen: unsupported listen multiaddr`},
+		{"wss without tls_cert", func(c *Config) { c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"} }, `tls_cert: required by the /wss listener "/ip4/0.0.0.0/tcp/443/wss"`},
+		{"tls/ws without tls_cert", func(c *Config) { c.Listen = []string{"/ip4/0.0.0.0/tcp/443/tls/ws"} }, `tls_cert: required by the /wss listener "/ip4/0.0.0.0/tcp/443/tls/ws"`},
+		{"tls_cert without tls_key", func(c *Config) { c.TLSCert = "cert.pem" }, `tls_key: required with tls_cert`},
+		{"tls_key without tls_cert", func(c *Config) { c.TLSKey = "key.pem" }, `tls_cert: required with tls_key`},
+		{"ws_path relative", func(c *Config) { c.WSPath = "p2p" }, `ws_path: must be a URL path starting with /, got "p2p"`},
+		{"ws_path query", func(c *Config) { c.WSPath = "/p2p?x=1" }, `ws_path: must be a URL path starting with /`},
+		{"ws_path empty", func(c *Config) { c.WSPath = "" }, `ws_path: must be a URL path starting with /`},
 		{"listen dns", func(c *Config) { c.Listen = []string{"/dns4/localhost/tcp/1"} }, `listen: unsupported listen multiaddr "/dns4/localhost/tcp/1"`},
 		{"listen no port", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1"} }, `listen: unsupported listen multiaddr "/ip4/127.0.0.1"`},
 		{"announce garbage", func(c *Config) { c.Announce = []string{"/ip4/300.1.1.1/tcp/1"} }, `announce: invalid multiaddr "/ip4/300.1.1.1/tcp/1": `},
@@ -199,6 +237,28 @@ func TestValidate(t *testing.T) {
 		{"log_level upper case", func(c *Config) { c.LogLevel = "INFO" }, `log_level: must be one of [debug info warn error], got "INFO"`},
 		{"log_format unknown", func(c *Config) { c.LogFormat = "xml" }, `log_format: must be one of [text json], got "xml"`},
 		{"log_format empty", func(c *Config) { c.LogFormat = "" }, `log_format: must be one of [text json], got ""`},
+		{"admin_listen empty disables", func(c *Config) { c.AdminListen = "" }, ""},
+		{"admin_listen ipv6", func(c *Config) { c.AdminListen = "[::1]:9090" }, ""},
+		{"admin_listen localhost", func(c *Config) { c.AdminListen = "localhost:9090" }, ""},
+		{"admin_listen all interfaces", func(c *Config) { c.AdminListen = ":9090" }, ""},
+		{"admin_listen no port", func(c *Config) { c.AdminListen = "127.0.0.1" }, `admin_listen: invalid address "127.0.0.1": want host:port`},
+		{"admin_listen name", func(c *Config) { c.AdminListen = "metrics.example.com:9090" }, `admin_listen: invalid address "metrics.example.com:9090": host must be an IP address or localhost`},
+		{"admin_listen port range", func(c *Config) { c.AdminListen = "127.0.0.1:70000" }, `admin_listen: invalid address "127.0.0.1:70000": port must be a number from 0 to 65535`},
+		{"admin_listen multiaddr", func(c *Config) { c.AdminListen = "/ip4/127.0.0.1/tcp/9090" }, `admin_listen: invalid address "/ip4/127.0.0.1/tcp/9090"`},
+		{"drain_timeout zero", func(c *Config) { c.DrainTimeout = 0 }, ""},
+		{"drain_timeout negative", func(c *Config) { c.DrainTimeout = -time.Second }, "drain_timeout: must be >= 0, got -1s"},
+		{"quotas zero are no cap", func(c *Config) {
+			c.MaxCircuits, c.MaxReservationsPerIP, c.MaxReservationsPerSubnet, c.MaxConns = 0, 0, 0, 0
+		}, ""},
+		{"rates off", func(c *Config) { c.ReserveRatePerIP, c.ConnRatePerIP = limiter.NoRate, limiter.NoRate }, ""},
+		{"max_reservations_per_ip negative", func(c *Config) { c.MaxReservationsPerIP = -1 }, "max_reservations_per_ip: must be >= 0, got -1"},
+		{"max_conns negative", func(c *Config) { c.MaxConns = -1 }, "max_conns: must be >= 0, got -1"},
+		{"limit_rate negative", func(c *Config) { c.LimitRate = -1 }, "limit_rate: must be >= 0, got -1"},
+		{"max_handshakes zero", func(c *Config) { c.MaxHandshakes = 0 }, "max_handshakes: must be >= 1, got 0"},
+		{"rate without burst", func(c *Config) { c.ConnectRatePerIP = limiter.Rate{PerSecond: 1} }, "connect_rate_per_ip: want a rate above 0"},
+		{"deny_peers garbage", func(c *Config) { c.DenyPeers = []string{"QmNope"} }, `deny_peers: invalid peer ID "QmNope"`},
+		{"allow_cidrs garbage", func(c *Config) { c.AllowCIDRs = []string{"10.0.0.0/33"} }, `allow_cidrs: invalid CIDR "10.0.0.0/33"`},
+		{"proxy_protocol_trusted garbage", func(c *Config) { c.ProxyProtocolTrusted = []string{"lb.example.com"} }, `proxy_protocol_trusted: invalid CIDR or IP "lb.example.com"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,9 +15,37 @@
 // Every default is written once, in defaultConfig; `relayd --print-config`
 // prints the effective configuration and docs/config.md lists every field.
 //
-// Exit codes: 0 success (also help and --print-config), 1 runtime failure,
-// 2 bad usage or configuration. Errors are one line on stderr that name the
-// flag, environment variable or YAML key at fault.
+// serve also runs the admin HTTP endpoint (admin_listen, default
+// 127.0.0.1:9090: /metrics, /healthz, /readyz, opt-in /debug/pprof/) on one
+// Prometheus registry holding the process, Go runtime, build-info and relay
+// collectors (package metrics).
+//
+// Signals: the first SIGTERM or SIGINT drains the relay: listeners close,
+// new reservations and circuits are refused, /readyz answers 503, and open
+// circuits may run for drain_timeout (default 30s) before everything is
+// closed; the exit code is 0 whether they ended or timed out. A second
+// signal exits at once with code 1. SIGHUP loads the config again from the
+// same file, environment and flags (flags still win) and applies its
+// limits to new requests and connections at once: quotas, request and
+// connection rates, circuit caps, deny and allow lists. Reservations,
+// circuits and connections already granted keep what they have. An
+// invalid config is logged as an error and the running one stays; keys
+// that need a restart (listen addresses, identity, TLS, PROXY protocol
+// sources, handshake settings, logging) are named in a warning.
+//
+// Limits (see docs/config.md): reservations per node, per IP and per /24
+// (IPv6 /56); circuits per node and per peer, each capped in duration,
+// data and (optionally) rate; RESERVE, CONNECT and new connections per IP
+// and per peer as token buckets; deny and allow lists of peer IDs and
+// CIDRs. Allow-listed peers form the "allowed" class: no circuit Limit, no
+// per-IP/subnet/peer quotas, no request rates; the node totals still hold.
+// Behind a load balancer, proxy_protocol_trusted makes all of these see
+// the client's address.
+//
+// Exit codes: 0 success (also help and --print-config), 1 runtime failure
+// or a drain cut short by a second signal, 2 bad usage or configuration.
+// Errors are one line on stderr that name the flag, environment variable
+// or YAML key at fault.
 //
 // The version printed by `relayd version` comes from the module build info
 // (version, vcs.revision) and can be set at link time with

@@ -40,6 +40,9 @@ func TestParseFlags(t *testing.T) {
 		{"bool false", []string{"--unlimited=false"}, func(c *Config) {}},
 		{"logging", []string{"--log-level", "debug", "--log-format", "json"},
 			func(c *Config) { c.LogLevel, c.LogFormat = "debug", "json" }},
+		{"admin", []string{"--admin-listen", "[::1]:9100", "--pprof", "--drain-timeout", "0s"},
+			func(c *Config) { c.AdminListen, c.Pprof, c.DrainTimeout = "[::1]:9100", true, 0 }},
+		{"empty admin-listen disables", []string{"--admin-listen="}, func(c *Config) { c.AdminListen = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +157,9 @@ listen: [/ip4/127.0.0.1/tcp/0]
 announce:
   - /dns4/relay.example.com/tcp/4001
   - /ip4/192.0.2.7/tcp/4001
+tls_cert: /etc/relayd/cert.pem
+tls_key: /etc/relayd/key.pem
+ws_path: /p2p
 identity: /var/lib/relayd/key
 reservation_ttl: 30m
 max_reservations: 100000
@@ -161,10 +167,30 @@ max_circuits_per_peer: 4
 limit_duration: 90s
 limit_data: 1048576
 unlimited: true
+limit_rate: 1048576
+max_circuits: 0
+max_reservations_per_ip: 2
+max_reservations_per_subnet: 0
+reserve_rate_per_ip: 2/s:3
+reserve_rate_per_peer: 0
+connect_rate_per_ip: 30/m:1
+connect_rate_per_peer: 100/s:100
+deny_peers: [12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN]
+deny_cidrs: [192.0.2.0/24, 2001:db8::/32]
+allow_peers: [12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA]
+allow_cidrs: [10.0.0.0/8]
+max_conns: 0
+conn_rate_per_ip: "off"
+max_handshakes: 32
+proxy_protocol_trusted: [10.1.0.0/16, fd00::1]
 handshake_timeout: 3s
 log_level: debug
 log_format: json
+admin_listen: 127.0.0.1:0
+pprof: true
+drain_timeout: 5s
 `, func(c *Config) { *c = altConfig() }},
+		{"admin_listen empty disables", "admin_listen: \"\"\n", func(c *Config) { c.AdminListen = "" }},
 		{"single listen scalar", "listen: /ip4/127.0.0.1/tcp/0\n",
 			func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/0"} }},
 		{"null list is empty", "announce:\n", func(c *Config) { c.Announce = []string{} }},

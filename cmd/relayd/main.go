@@ -14,10 +14,23 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go onSignals(sigs, cancel)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// onSignals turns the first SIGTERM or SIGINT into cancel, which makes
+// serve drain; a second one exits at once, for an operator who will not
+// wait for the drain. signal.NotifyContext cannot do this: it stops
+// listening after the first signal.
+func onSignals(sigs <-chan os.Signal, cancel context.CancelFunc) {
+	<-sigs
+	cancel()
+	s := <-sigs
+	fmt.Fprintf(os.Stderr, "relayd: second signal (%v), exiting without finishing the drain\n", s)
+	os.Exit(exitFailure)
 }
 
 // Exit codes, documented in doc.go and the help text.
@@ -58,10 +71,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runKeygen(rest, stdout)
 	case "version":
 		return runVersion(rest, stdout)
+	case "probe":
+		return runProbe(ctx, rest, stdout)
 	case "help":
 		return runHelp(rest, stdout)
 	}
-	return usageError{fmt.Errorf("unknown command %q (want serve, keygen, version or help)", cmd)}
+	return usageError{fmt.Errorf("unknown command %q (want serve, keygen, probe, version or help)", cmd)}
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,7 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{fmt.Errorf("config: %w", err)}
 	}
-	return serve(ctx, cfg, logger)
+	return serve(ctx, cfg, logger, loaderFor(args))
 }
 
 // newLogger builds the daemon's only logger; libraries get it (or a child
@@ -111,6 +126,8 @@ func runHelp(args []string, stdout io.Writer) error {
 		writeUsage(stdout)
 	case args[0] == "keygen":
 		io.WriteString(stdout, keygenUsage)
+	case args[0] == "probe":
+		io.WriteString(stdout, probeUsage)
 	case args[0] == "version", args[0] == "help":
 		writeUsage(stdout)
 	default:

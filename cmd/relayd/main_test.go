@@ -46,7 +46,7 @@ func TestRunExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "relayd.key")
 	// serve logs at info and warn; quiet it so the table can demand an empty stderr.
-	loopback := []string{"--identity", key, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "error"}
+	loopback := []string{"--identity", key, "--listen", "/ip4/127.0.0.1/tcp/0", "--admin-listen", "127.0.0.1:0", "--log-level", "error"}
 	tests := []struct {
 		name       string
 		args       []string
@@ -339,7 +339,7 @@ func TestNewLogger(t *testing.T) {
 func TestServeReturnsOnCancel(t *testing.T) {
 	leakcheck.Check(t)
 	key := filepath.Join(t.TempDir(), "relayd.key")
-	r := runRelayd(t, "--identity", key, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "error")
+	r := runRelayd(t, "--identity", key, "--listen", "/ip4/127.0.0.1/tcp/0", "--admin-listen", "127.0.0.1:0", "--log-level", "error")
 	if r.code != 0 {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}

@@ -2,21 +2,28 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/p2p/identity"
+	"github.com/relayd/relayd/p2p/transport/ws"
 	"github.com/relayd/relayd/relay"
 )
 
-// serve runs the relay until ctx is cancelled (SIGTERM, SIGINT).
-func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+// serve runs the relay until ctx is cancelled (the first SIGTERM or
+// SIGINT), then drains it for at most cfg.DrainTimeout and closes it. A
+// second signal is main's business: it exits at once. SIGHUP reloads the
+// limits through reload.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, reload loader) error {
 	key, created, err := identity.LoadOrCreateKeyFile(cfg.Identity)
 	if err != nil {
 		return err
@@ -29,18 +36,43 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	v, c := buildVersion()
+	metrics.RegisterRuntime(reg, v, c)
+	rcfg.Metrics = reg
 	r, err := relay.New(rcfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	stopAdmin, err := startAdmin(cfg, reg, r, logger)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+	stopReload := watchReload(r, cfg, reload, logger)
+	defer stopReload()
 	logAddrs(logger, r)
 	logger.Info("relayd started", "peer", id.String())
 	if err := r.Serve(ctx); err != nil {
 		return err
 	}
-	logger.Info("shutting down")
+	drain(r, cfg.DrainTimeout, logger)
+	r.Close()
+	logger.Info("stopped")
 	return nil
+}
+
+// drain lets open circuits end by themselves for at most timeout. Running
+// out of time is not a failure: long circuits are expected, and Close ends
+// them. The context is fresh because the signal's is already done.
+func drain(r *relay.Relay, timeout time.Duration, logger *slog.Logger) {
+	logger.Info("shutting down: draining", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := r.Drain(ctx); err != nil {
+		logger.Warn("drain timed out, closing open circuits", "err", err)
+	}
 }
 
 func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger) (relay.Config, error) {
@@ -52,26 +84,45 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 	if err != nil {
 		return relay.Config{}, fmt.Errorf("announce: %w", err)
 	}
-	limitData := cfg.LimitData
-	if limitData == 0 { // the daemon's 0 is "no data cap"; limiter's is "default"
-		limitData = -1
+	tlsConf, err := wssTLS(cfg)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	pol, err := policyOf(cfg)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	proxy, err := proxyConfig(cfg)
+	if err != nil {
+		return relay.Config{}, err
 	}
 	return relay.Config{
 		Key:              key,
 		Listen:           listen,
 		Announce:         announce,
+		WSPath:           cfg.WSPath,
+		TLSConfig:        tlsConf,
 		Version:          agentVersion(),
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReservationTTL:   cfg.ReservationTTL,
-		Limits: limiter.Config{
-			MaxReservations:    cfg.MaxReservations,
-			MaxCircuitsPerPeer: cfg.MaxCircuitsPerPeer,
-			LimitDuration:      cfg.LimitDuration,
-			LimitData:          limitData,
-			Unlimited:          cfg.Unlimited,
-		},
-		Logger: logger,
+		Limits:           pol.limits,
+		Conns:            pol.conns,
+		MaxHandshakes:    cfg.MaxHandshakes,
+		ProxyProtocol:    proxy,
+		Logger:           logger,
 	}, nil
+}
+
+// wssTLS loads the /wss certificate, if one is configured.
+func wssTLS(cfg Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	conf, err := ws.LoadCertificate(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls_cert, tls_key: %w", err)
+	}
+	return conf, nil
 }
 
 func parseAddrs(ss []string) ([]ma.Multiaddr, error) {
@@ -121,8 +172,15 @@ func logAddrs(logger *slog.Logger, r *relay.Relay) {
 
 // agentVersion is the version part of identify's relayd/<version>.
 func agentVersion() string {
+	v, _ := buildVersion()
+	return v
+}
+
+// buildVersion splits versionLine's "relayd <version> (<commit>)".
+func buildVersion() (v, c string) {
 	line := versionLine(version, commit, buildInfo())
-	return strings.TrimPrefix(strings.SplitN(line, " (", 2)[0], "relayd ")
+	v, c, _ = strings.Cut(strings.TrimPrefix(line, "relayd "), " (")
+	return v, strings.TrimSuffix(c, ")")
 }
 
 func buildInfo() *debug.BuildInfo {

@@ -11,6 +11,7 @@ const usageHeader = `relayd is a dedicated libp2p Circuit Relay v2 server.
 Usage:
   relayd [serve] [flags]    run the relay (the default command)
   relayd keygen [-o FILE]   create an Ed25519 identity key file and print its peer ID
+  relayd probe ADDR         check a relay end to end: reserve, connect, echo
   relayd version            print version and commit
   relayd help [command]     print this help, or a command's
 

@@ -11,16 +11,12 @@ import (
 
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/mss"
+	"github.com/relayd/relayd/p2p/transport"
 )
 
 // muxedConn is an authenticated, multiplexed connection: a yamux session
-// over Noise today, a QUIC connection later.
-type muxedConn interface {
-	OpenStream(ctx context.Context) (MuxedStream, error)
-	AcceptStream() (MuxedStream, error)
-	Close() error
-	Done() <-chan struct{}
-}
+// over Noise, or a QUIC connection.
+type muxedConn = transport.Muxed
 
 // Conn is an authenticated connection to one peer.
 type Conn struct {
@@ -51,7 +47,7 @@ func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.remote }
 // LocalMultiaddr is this host's address on the connection.
 func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.local }
 
-// Transport names the transport ("tcp").
+// Transport names the transport: "tcp", "quic", "ws" or "wss".
 func (c *Conn) Transport() string { return c.transport }
 
 // Inbound reports whether the peer dialed us.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/mss"
+	"github.com/relayd/relayd/p2p/transport"
+	"github.com/relayd/relayd/p2p/transport/proxyproto"
 )
 
 // ErrNoConnection is returned by NewStream when the peer is not connected:
@@ -48,9 +50,21 @@ type Config struct {
 	// MaxStreamsPerConn caps a connection's inbound streams in flight.
 	// Default 64.
 	MaxStreamsPerConn int
-	// MaxHandshakes caps connection upgrades in flight; more raw
-	// connections are closed at once. Default 256.
+	// MaxHandshakes caps connection upgrades in flight per listener; more
+	// connections are refused at once. Default 256.
 	MaxHandshakes int
+	// Transports listen and dial; the host owns them and closes them in
+	// Close. Default: TCP, QUIC and WebSocket (/ws; /wss needs a
+	// ws.Config.TLSConfig to listen), see DefaultTransports.
+	Transports []transport.Transport
+	// ConnLimits cap inbound connections in total and per IP (see
+	// ConnLimits for the defaults).
+	ConnLimits ConnLimits
+	// ProxyProtocol accepts a PROXY protocol header on TCP connections
+	// from its Trusted sources, so a client behind a load balancer is
+	// seen (quotas, identify's observedAddr) at its own address. Default:
+	// off.
+	ProxyProtocol proxyproto.Config
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
 	// Tracer receives connection events (metrics). Default: NopTracer.
@@ -73,6 +87,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxHandshakes <= 0 {
 		c.MaxHandshakes = 256
 	}
+	if c.ProxyProtocol.Timeout <= 0 {
+		c.ProxyProtocol.Timeout = c.HandshakeTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -89,12 +106,13 @@ type Host struct {
 	ctx        context.Context // cancelled by Close: aborts handshakes
 	cancel     context.CancelFunc
 	log        *slog.Logger
-	handshakes chan struct{}
+	transports []transport.Transport
+	adm        *admission
 
 	mu           sync.Mutex
 	handlers     map[string]Handler
 	conns        map[identity.PeerID][]*Conn
-	listeners    []manet.Listener
+	listeners    []*listener
 	onDisconnect []func(identity.PeerID)
 	identifyMsg  []byte         // cached identify response minus observedAddr
 	addrs        []ma.Multiaddr // cached Addrs() without Announce
@@ -109,6 +127,13 @@ func New(cfg Config) (*Host, error) {
 		return nil, errors.New("host: Config.Key must be an Ed25519 private key")
 	}
 	cfg = cfg.withDefaults()
+	transports := cfg.Transports
+	if transports == nil {
+		var err error
+		if transports, err = DefaultTransports(cfg.Key); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
 		ctx:        ctx,
@@ -116,7 +141,8 @@ func New(cfg Config) (*Host, error) {
 		cfg:        cfg,
 		id:         identity.PeerIDOf(cfg.Key),
 		log:        cfg.Logger,
-		handshakes: make(chan struct{}, cfg.MaxHandshakes),
+		transports: transports,
+		adm:        newAdmission(cfg.ConnLimits),
 		handlers:   make(map[string]Handler),
 		conns:      make(map[identity.PeerID][]*Conn),
 	}
@@ -155,39 +181,6 @@ func (h *Host) OnPeerDisconnected(fn func(identity.PeerID)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.onDisconnect = append(h.onDisconnect, fn)
-}
-
-// Listen binds addr (a TCP multiaddr) and returns the bound address, with
-// port 0 resolved. Connections are accepted once Serve runs.
-func (h *Host) Listen(addr ma.Multiaddr) (ma.Multiaddr, error) {
-	if _, err := addr.ValueForProtocol(ma.P_TCP); err != nil {
-		return nil, fmt.Errorf("listen %s: only TCP listen addresses are supported", addr)
-	}
-	l, err := manet.Listen(addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		l.Close()
-		return nil, ErrClosed
-	}
-	h.listeners = append(h.listeners, l)
-	h.identifyMsg = nil
-	h.addrs = nil
-	return l.Multiaddr(), nil
-}
-
-// ListenAddrs are the bound listen addresses.
-func (h *Host) ListenAddrs() []ma.Multiaddr {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]ma.Multiaddr, len(h.listeners))
-	for i, l := range h.listeners {
-		out[i] = l.Multiaddr()
-	}
-	return out
 }
 
 // Addrs are the addresses the host advertises: Config.Announce, or else
@@ -260,55 +253,10 @@ func (h *Host) Close() error {
 		c.Close()
 	}
 	h.wg.Wait()
+	for _, t := range h.transports {
+		t.Close()
+	}
 	return nil
-}
-
-func (h *Host) acceptLoop(l manet.Listener) {
-	for {
-		raw, err := l.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if !errors.Is(err, net.ErrClosed) {
-				h.log.Error("accept failed", "listener", l.Multiaddr(), "err", err)
-			}
-			return
-		}
-		select {
-		case h.handshakes <- struct{}{}:
-		default:
-			h.log.Debug("too many handshakes in flight, dropping connection", "remote", raw.RemoteAddr())
-			h.cfg.Tracer.ConnRefused("tcp", "handshake_limit")
-			raw.Close()
-			continue
-		}
-		h.wg.Go(func() { h.serveInbound(raw) })
-	}
-}
-
-func (h *Host) serveInbound(raw manet.Conn) {
-	start := time.Now()
-	c, err := h.upgradeInbound(raw)
-	<-h.handshakes
-	if err != nil {
-		h.log.Debug("inbound handshake failed", "remote", raw.RemoteMultiaddr(), "err", err)
-		stage := "unknown"
-		if he, ok := err.(*HandshakeError); ok {
-			stage = he.Stage
-		}
-		h.cfg.Tracer.HandshakeFailed("tcp", stage)
-		raw.Close()
-		return
-	}
-	if !h.addConn(c) {
-		c.Close()
-		return
-	}
-	h.cfg.Tracer.ConnOpened(c.transport, true, time.Since(start))
-	c.log.Debug("peer connected")
-	c.serve()
 }
 
 // addConn records c; false if the host is closed.

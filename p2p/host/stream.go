@@ -1,24 +1,17 @@
 package host
 
 import (
-	"io"
 	"time"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/relayd/relayd/p2p/transport"
 )
 
-// MuxedStream is what a stream muxer gives us: yamux today, QUIC streams
-// later. Close half-closes our write side (the peer may still send);
+// MuxedStream is what a stream muxer gives us: a yamux stream or a QUIC
+// stream. Close half-closes our write side (the peer may still send);
 // Reset abandons the stream in both directions.
-type MuxedStream interface {
-	io.Reader
-	io.Writer
-	Close() error
-	Reset() error
-	SetDeadline(time.Time) error
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
+type MuxedStream = transport.Stream
 
 // Stream is a negotiated stream on a connection.
 type Stream struct {

@@ -10,10 +10,14 @@ type Tracer interface {
 	// ConnClosed follows the end of an upgraded connection.
 	ConnClosed(transport string, inbound bool)
 	// ConnRefused follows a raw connection dropped before its handshake,
-	// with the reason label (e.g. "handshake_limit").
+	// with the reason label: "handshake_limit" (any transport);
+	// WebSocket listeners also report "not_websocket" (an HTTP request
+	// that is no upgrade), "bad_path" and "accept_timeout".
 	ConnRefused(transport, reason string)
 	// HandshakeFailed follows a failed upgrade, with the stage that
-	// failed: "security_negotiation", "noise", "muxer_negotiation", "muxer".
+	// failed: "security_negotiation", "noise", "muxer_negotiation",
+	// "muxer", "timeout" (TCP, WebSocket); "tls" or "timeout" (QUIC);
+	// "websocket" (a broken HTTP upgrade).
 	HandshakeFailed(transport, stage string)
 }
 

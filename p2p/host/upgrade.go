@@ -2,17 +2,18 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/hashicorp/yamux"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/mss"
 	"github.com/relayd/relayd/p2p/noise"
+	"github.com/relayd/relayd/p2p/transport"
 )
 
 var muxers = []string{YamuxID}
@@ -30,7 +31,7 @@ func stageErr(stage string, err error) error { return &HandshakeError{Stage: sta
 
 // upgradeInbound runs multistream → Noise → (multistream) → yamux as the
 // responder, bounded by HandshakeTimeout and by the host's lifetime.
-func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
+func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.HandshakeTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
@@ -58,12 +59,12 @@ func (h *Host) upgradeInbound(raw manet.Conn) (*Conn, error) {
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(raw, sc, yamuxSession{sess}, true), nil
+	return h.newConn(yamuxSession{sess}, raw, sc, label, true), nil
 }
 
 // upgradeOutbound is upgradeInbound's initiator side. An empty p accepts
 // any peer.
-func (h *Host) upgradeOutbound(ctx context.Context, raw manet.Conn, p identity.PeerID) (*Conn, error) {
+func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p identity.PeerID, label string) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
@@ -89,18 +90,30 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw manet.Conn, p identity.P
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(raw, sc, yamuxSession{sess}, false), nil
+	return h.newConn(yamuxSession{sess}, raw, sc, label, false), nil
 }
 
-func (h *Host) newConn(raw manet.Conn, sc *noise.Conn, mux muxedConn, inbound bool) *Conn {
+// endpoints are a connection's two addresses.
+type endpoints interface {
+	LocalMultiaddr() ma.Multiaddr
+	RemoteMultiaddr() ma.Multiaddr
+}
+
+// authenticated names the peer a handshake proved.
+type authenticated interface {
+	RemotePeer() identity.PeerID
+	RemotePublicKey() identity.PublicKey
+}
+
+func (h *Host) newConn(mux muxedConn, ends endpoints, auth authenticated, label string, inbound bool) *Conn {
 	c := &Conn{
 		h:          h,
 		mux:        mux,
-		remotePeer: sc.RemotePeer(),
-		remoteKey:  sc.RemotePublicKey(),
-		local:      raw.LocalMultiaddr(),
-		remote:     raw.RemoteMultiaddr(),
-		transport:  "tcp",
+		remotePeer: auth.RemotePeer(),
+		remoteKey:  auth.RemotePublicKey(),
+		local:      ends.LocalMultiaddr(),
+		remote:     ends.RemoteMultiaddr(),
+		transport:  label,
 		inbound:    inbound,
 		opened:     time.Now(),
 	}
@@ -108,19 +121,23 @@ func (h *Host) newConn(raw manet.Conn, sc *noise.Conn, mux muxedConn, inbound bo
 	return c
 }
 
-// Dial connects to the peer p at addr (a TCP multiaddr, without /p2p) and
-// upgrades the connection. An empty p accepts whichever peer answers. The
-// connection is served like an inbound one: the peer may open streams.
+// Dial connects to the peer p at addr (without /p2p) over the transport
+// that handles it, and upgrades the connection if the transport did not.
+// An empty p accepts whichever peer answers. The connection is served
+// like an inbound one: the peer may open streams.
 func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (*Conn, error) {
 	start := time.Now()
-	var d manet.Dialer
-	raw, err := d.DialContext(ctx, addr)
+	t, err := h.transportFor(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	c, err := h.upgradeOutbound(ctx, raw, p)
+	tc, err := t.Dial(ctx, addr, p)
 	if err != nil {
-		raw.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c, err := h.secureOutbound(ctx, tc, p, transport.Label(addr))
+	if err != nil {
+		tc.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	if !h.addConn(c) {
@@ -130,6 +147,21 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 	h.cfg.Tracer.ConnOpened(c.transport, false, time.Since(start))
 	h.wg.Go(c.serve)
 	return c, nil
+}
+
+// secureOutbound upgrades a raw dialed connection; a secure one only has
+// its peer checked again.
+func (h *Host) secureOutbound(ctx context.Context, tc transport.Conn, p identity.PeerID, label string) (*Conn, error) {
+	switch c := tc.(type) {
+	case transport.SecureConn:
+		if p != "" && c.RemotePeer() != p {
+			return nil, fmt.Errorf("transport authenticated %s, want %s", c.RemotePeer(), p)
+		}
+		return h.newConn(c, c, c, label, false), nil
+	case transport.RawConn:
+		return h.upgradeOutbound(ctx, c, p, label)
+	}
+	return nil, errors.New("transport returned an unknown connection type")
 }
 
 var _ net.Conn = (*noise.Conn)(nil)

@@ -14,7 +14,7 @@ const YamuxID = "/yamux/1.0.0"
 // yamuxConfig returns the session configuration described in doc.go.
 func yamuxConfig(logger *slog.Logger) *yamux.Config {
 	c := yamux.DefaultConfig()
-	c.AcceptBacklog = 64
+	c.AcceptBacklog = 16
 	c.EnableKeepAlive = false
 	c.ConnectionWriteTimeout = 10 * time.Second
 	c.MaxStreamWindowSize = 256 << 10
