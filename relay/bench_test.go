@@ -8,6 +8,7 @@ import (
 
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/relay"
 )
 
@@ -48,7 +49,7 @@ func benchThroughput(b *testing.B, cfg relay.Config) {
 // BenchmarkReserveRefresh is RESERVE round trips on one connection: the
 // relay-side cost of a reservation without the handshake.
 func BenchmarkReserveRefresh(b *testing.B) {
-	r, addr := newTestRelay(b, relay.Config{})
+	r, addr := newTestRelay(b, relay.Config{Limits: noRates(limiter.Config{})})
 	c := newClient(b, r, addr)
 	b.ResetTimer()
 	for range b.N {
@@ -61,7 +62,10 @@ func BenchmarkReserveRefresh(b *testing.B) {
 // BenchmarkConnectReserve is a new peer connecting (TCP, Noise, yamux)
 // and reserving: what a reconnect storm costs.
 func BenchmarkConnectReserve(b *testing.B) {
-	r, addr := newTestRelay(b, relay.Config{Limits: limiter.Config{MaxReservations: 1 << 20}})
+	r, addr := newTestRelay(b, relay.Config{
+		Limits: noRates(limiter.Config{MaxReservations: 1 << 20, MaxReservationsPerIP: -1, MaxReservationsPerSubnet: -1}),
+		Conns:  host.ConnLimits{MaxConns: -1, ConnRatePerIP: limiter.NoRate},
+	})
 	b.ResetTimer()
 	for range b.N {
 		c := newClient(b, r, addr)
@@ -75,7 +79,7 @@ func BenchmarkConnectReserve(b *testing.B) {
 // BenchmarkCircuitSetup is CONNECT through the relay, stop exchange
 // included, then closing the circuit.
 func BenchmarkCircuitSetup(b *testing.B) {
-	r, addr := newTestRelay(b, relay.Config{Limits: limiter.Config{MaxCircuitsPerPeer: 1 << 20}})
+	r, addr := newTestRelay(b, relay.Config{Limits: noRates(limiter.Config{MaxCircuitsPerPeer: 1 << 20, MaxCircuits: -1})})
 	a := echoTarget(b, r, addr)
 	c := newClient(b, r, addr)
 	b.ResetTimer()

@@ -13,6 +13,15 @@
 // (metrics.NewRelay) there and hands them to the host and the circuit
 // service as their tracers; the reservation gauge reads the limiter.
 //
+// Limits: Config.Limits (limiter: ACL classes, reservation and circuit
+// quotas, request rates, circuit caps), Config.Conns (host: inbound
+// connections in total and per IP), MaxHandshakes and ProxyProtocol (real
+// client addresses behind trusted load balancers). With Metrics set the
+// limiter's class-labelled collectors (limiter.NewMetrics) register too.
+// Reload swaps Limits and Conns at run time (cmd/relayd calls it on
+// SIGHUP): new requests and connections see the new values at once, what
+// was granted stays granted, and an invalid config changes nothing.
+//
 // Drain (graceful shutdown): the listeners close, the circuit service
 // answers new RESERVE with RESERVATION_REFUSED and new CONNECT with
 // RESOURCE_LIMIT_EXCEEDED (reason "draining"; both say "not now" where
