@@ -165,9 +165,9 @@ type Config struct {
 	MaxHandshakes int `yaml:"max_handshakes"`
 
 	// Load balancer address ranges (CIDRs, or single IPs) allowed to send a
-	// PROXY protocol (v1 or v2) header on TCP connections, naming the real
-	// client: quotas, rates and identify's observed address then use the
-	// client's address. A header from any other source closes the
+	// PROXY protocol (v1 or v2) header on TCP and WebSocket (/ws, /wss)
+	// connections, naming the real client: quotas, rates and identify's
+	// observed address then use the client's address. A header from any other source closes the
 	// connection. Default: empty, which turns the PROXY protocol off.
 	ProxyProtocolTrusted []string `yaml:"proxy_protocol_trusted"`
 

@@ -119,6 +119,18 @@ func (h *Host) admit(l *listener, c transport.Conn) (transport.Conn, bool) {
 	return c, true // the accept loop refuses unknown types
 }
 
+// proxyWrapper is how WebSocket listeners read PROXY headers: before TLS
+// and HTTP, inside the transport (TCP connections are resolved by the host
+// in resolveInbound). A header from an untrusted source fails the
+// connection's first read, so it is dropped before its HTTP request.
+func (h *Host) proxyWrapper(label string) func(net.Listener) net.Listener {
+	if (label != "ws" && label != "wss") || !h.cfg.ProxyProtocol.Enabled() {
+		return nil
+	}
+	cfg := h.cfg.ProxyProtocol
+	return func(l net.Listener) net.Listener { return proxyproto.NewListener(l, cfg) }
+}
+
 // proxied reports whether c may carry a PROXY header: a TCP connection
 // from a trusted balancer, when the protocol is on.
 func (h *Host) proxied(l *listener, c transport.Conn) bool {

@@ -60,10 +60,10 @@ type Config struct {
 	// ConnLimits cap inbound connections in total and per IP (see
 	// ConnLimits for the defaults).
 	ConnLimits ConnLimits
-	// ProxyProtocol accepts a PROXY protocol header on TCP connections
-	// from its Trusted sources, so a client behind a load balancer is
-	// seen (quotas, identify's observedAddr) at its own address. Default:
-	// off.
+	// ProxyProtocol accepts a PROXY protocol header on TCP and WebSocket
+	// connections from its Trusted sources, so a client behind a load
+	// balancer is seen (quotas, identify's observedAddr) at its own
+	// address. Default: off.
 	ProxyProtocol proxyproto.Config
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger

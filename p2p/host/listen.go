@@ -60,6 +60,7 @@ func (h *Host) Listen(addr ma.Multiaddr) (ma.Multiaddr, error) {
 		MaxHandshakes:    h.cfg.MaxHandshakes,
 		Tracer:           h.cfg.Tracer,
 		Logger:           h.log.With("listener", addr.String()),
+		WrapListener:     h.proxyWrapper(label),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)

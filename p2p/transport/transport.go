@@ -54,6 +54,11 @@ type ListenConfig struct {
 	Tracer Tracer
 	// Logger receives the listener's logs. Never nil.
 	Logger *slog.Logger
+	// WrapListener, when set, wraps the listener's TCP socket listener
+	// before anything reads from its connections: the host uses it for
+	// the PROXY protocol on WebSocket listeners, whose header comes before
+	// TLS and HTTP. Transports that own no TCP listener ignore it.
+	WrapListener func(net.Listener) net.Listener
 }
 
 // Tracer is the part of the host's tracer a listener reports to.

@@ -67,7 +67,11 @@ func (t *Transport) Listen(addr ma.Multiaddr, cfg transport.ListenConfig) (trans
 		return nil, err
 	}
 	l.addr = withSuffix(ml.Multiaddr(), a.secure, path)
-	l.tcp = &countingListener{Listener: manet.NetListener(ml), l: l}
+	base := manet.NetListener(ml)
+	if cfg.WrapListener != nil {
+		base = cfg.WrapListener(base)
+	}
+	l.tcp = &countingListener{Listener: base, l: l}
 	l.net = l.tcp
 	if tlsConf != nil {
 		l.net = tls.NewListener(l.tcp, tlsConf)
