@@ -90,7 +90,9 @@ func TestCompare(t *testing.T) {
 }
 
 func measureRelay(t *testing.T, kind string, n int, res *compareResult) {
-	flags := []string{"--unlimited", "--max-reservations", strconv.Itoa(n + 100)}
+	// Info, not the harness's debug level: a production relay does not log
+	// every stream, and per-event JSON lines would dominate relayd's CPU.
+	flags := []string{"--unlimited", "--max-reservations", strconv.Itoa(n + 100), "--log-level", "info"}
 	if extra := os.Getenv("RELAYD_COMPARE_FLAGS"); kind == kindRelayd && extra != "" {
 		flags = append(flags, strings.Fields(extra)...)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/mss"
+	"github.com/relayd/relayd/p2p/noise"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/proxyproto"
 )
@@ -106,6 +107,7 @@ type Host struct {
 	ctx        context.Context // cancelled by Close: aborts handshakes
 	cancel     context.CancelFunc
 	log        *slog.Logger
+	noise      *noise.Identity // this host's side of every Noise handshake
 	transports []transport.Transport
 	adm        *admission
 
@@ -134,8 +136,13 @@ func New(cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
+	nid, err := noise.NewIdentity(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
+		noise:      nid,
 		ctx:        ctx,
 		cancel:     cancel,
 		cfg:        cfg,

@@ -41,7 +41,7 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 	if _, err := mss.Negotiate(raw, func(p string) bool { return p == noise.ID }); err != nil {
 		return nil, stageErr("security_negotiation", err)
 	}
-	sc, err := noise.Server(ctx, raw, h.cfg.Key, muxers)
+	sc, err := h.noise.Server(ctx, raw, muxers)
 	if err != nil {
 		return nil, stageErr("noise", err)
 	}
@@ -73,7 +73,7 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 	if _, err := mss.SelectOneOf(raw, noise.ID); err != nil {
 		return nil, stageErr("security_negotiation", err)
 	}
-	sc, err := noise.Client(ctx, raw, h.cfg.Key, p, muxers)
+	sc, err := h.noise.Client(ctx, raw, p, muxers)
 	if err != nil {
 		return nil, stageErr("noise", err)
 	}

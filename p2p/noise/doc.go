@@ -2,8 +2,9 @@
 // specs noise/README.md) built on github.com/flynn/noise, with inlined muxer
 // negotiation (specs connections/inlined-muxer-negotiation.md).
 //
-// Handshake: Noise_XX_25519_ChaChaPoly_SHA256, empty prologue, a fresh static
-// X25519 key per connection. Messages 2 (responder) and 3 (initiator) carry a
+// Handshake: Noise_XX_25519_ChaChaPoly_SHA256, empty prologue, one static
+// X25519 key per Identity (per host; see Identity for why) and fresh
+// ephemeral keys per connection. Messages 2 (responder) and 3 (initiator) carry a
 // NoiseHandshakePayload whose identity_sig signs "noise-libp2p-static-key:"
 // followed by the sender's static key; the initiator sends no payload in
 // message 1. The handshake honours its context: the context deadline becomes

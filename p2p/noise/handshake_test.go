@@ -420,3 +420,37 @@ func FuzzServerHandshake(f *testing.F) {
 		}
 	})
 }
+
+// TestIdentityServesManyHandshakes: one Identity (one static key) serves
+// handshakes with different clients, each authenticated separately.
+func TestIdentityServesManyHandshakes(t *testing.T) {
+	leakcheck.Check(t)
+	server, err := NewIdentity(newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cc, sc := pipePair(t)
+		ckey := newKey(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got := make(chan *Conn, 1)
+		go func() {
+			c, err := server.Server(ctx, sc, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- c
+		}()
+		c, err := Client(ctx, cc, ckey, identity.PeerIDOf(server.key), nil)
+		s := <-got
+		cancel()
+		if err != nil || s == nil {
+			t.Fatalf("handshake %d: %v", i, err)
+		}
+		if s.RemotePeer() != identity.PeerIDOf(ckey) {
+			t.Fatalf("handshake %d: server sees %s", i, s.RemotePeer())
+		}
+		c.Close()
+		s.Close()
+	}
+}
