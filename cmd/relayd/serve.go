@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,7 +78,7 @@ func drain(r *relay.Relay, timeout time.Duration, logger *slog.Logger) {
 }
 
 func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger) (relay.Config, error) {
-	listen, err := parseAddrs(cfg.Listen)
+	listen, err := parseAddrs(defaultListen(cfg.Listen, logger))
 	if err != nil {
 		return relay.Config{}, fmt.Errorf("listen: %w", err)
 	}
@@ -123,6 +125,26 @@ func wssTLS(cfg Config) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls_cert, tls_key: %w", err)
 	}
 	return conf, nil
+}
+
+// defaultListen drops the default IPv6 listen addresses on a machine
+// without IPv6, so a bare `relayd` starts anywhere. Addresses the operator
+// chose are never dropped: one that cannot bind is a startup error.
+func defaultListen(listen []string, logger *slog.Logger) []string {
+	if !slices.Equal(listen, defaultConfig().Listen) || ipv6Available() {
+		return listen
+	}
+	logger.Warn("no IPv6 on this machine; serving the default listen addresses on IPv4 only")
+	return slices.DeleteFunc(slices.Clone(listen), func(a string) bool { return strings.HasPrefix(a, "/ip6/") })
+}
+
+func ipv6Available() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 func parseAddrs(ss []string) ([]ma.Multiaddr, error) {
