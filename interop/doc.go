@@ -1,6 +1,7 @@
 // Package interop judges relayd's wire compatibility with real, unmodified
-// go-libp2p clients. It holds only tests (relay_test.go, bench_test.go) and
-// the reference relay in cmd/refrelay; see README.md.
+// go-libp2p clients, and with js-libp2p in Node.js and headless Chromium
+// (js_test.go, driving the npm project in js/). It holds only tests and the
+// reference relay in cmd/refrelay; see README.md.
 //
 // Every scenario runs twice, as subtests "relayd" and "reference": against
 // the relayd binary built from the parent module, and against refrelay,

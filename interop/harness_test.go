@@ -34,6 +34,10 @@ const (
 	// stopTimeout bounds the wait for exit after SIGTERM.
 	stopTimeout  = 5 * time.Second
 	logTailLines = 60
+
+	// defaultListen is the one listen address of startRelay and
+	// launchRelay; startRelayOn and launchRelayOn choose their own.
+	defaultListen = "/ip4/127.0.0.1/tcp/0"
 )
 
 // relayBinary is the outcome of building one relay kind in TestMain.
@@ -150,8 +154,15 @@ func (r *relayProc) CircuitAddr(target peer.ID) ma.Multiaddr {
 // contract (--unlimited, --limit-data N, ...).
 func startRelay(t testing.TB, kind string, flags ...string) *relayProc {
 	t.Helper()
+	return startRelayOn(t, kind, []string{defaultListen}, flags...)
+}
+
+// startRelayOn is startRelay listening on exactly the addresses in listen
+// (one --listen each, in that order) instead of defaultListen.
+func startRelayOn(t testing.TB, kind string, listen []string, flags ...string) *relayProc {
+	t.Helper()
 	keyFile, want := writeIdentity(t)
-	r := launchRelay(t, kind, keyFile, flags...)
+	r := launchRelayOn(t, kind, keyFile, listen, flags...)
 	if r.Info.ID != want {
 		t.Fatalf("%s announced peer %s, but its identity file holds %s", kind, r.Info.ID, want)
 	}
@@ -162,6 +173,12 @@ func startRelay(t testing.TB, kind string, flags ...string) *relayProc {
 // until it is ready.
 func launchRelay(t testing.TB, kind, keyFile string, flags ...string) *relayProc {
 	t.Helper()
+	return launchRelayOn(t, kind, keyFile, []string{defaultListen}, flags...)
+}
+
+// launchRelayOn is launchRelay listening on the addresses in listen.
+func launchRelayOn(t testing.TB, kind, keyFile string, listen []string, flags ...string) *relayProc {
+	t.Helper()
 	bin, ok := binaries[kind]
 	if !ok {
 		t.Fatalf("unknown relay kind %q", kind)
@@ -171,8 +188,12 @@ func launchRelay(t testing.TB, kind, keyFile string, flags ...string) *relayProc
 	}
 	// relayd serves /metrics on 127.0.0.1:9090 by default; parallel relays
 	// (and anything else on the machine) would collide on that port.
-	args := append([]string{"serve", "--identity", keyFile, "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--admin-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, flags...)
+	args := []string{"serve", "--identity", keyFile,
+		"--admin-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}
+	for _, a := range listen {
+		args = append(args, "--listen", a)
+	}
+	args = append(args, flags...)
 	r := &relayProc{Kind: kind, logs: newLogTail(logTailLines), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin.path, args...)
 	stderr, err := r.cmd.StderrPipe()

@@ -5,7 +5,8 @@
 //
 // It deliberately takes relayd's flag names and meanings (zero = go-libp2p
 // default) so a scenario written once runs against either. The host is made
-// as close to relayd's wire stack as go-libp2p allows: TCP only, Noise only,
+// as close to relayd's wire stack as go-libp2p allows: TCP and WebSockets
+// (/ws, and /wss or /tls/ws with --tls-cert and --tls-key) only, Noise only,
 // yamux only; a resource manager with infinite limits and no connection
 // manager, so neither bounds the comparison. Per-IP and per-ASN reservation
 // caps are set to --max-reservations because every test client shares
@@ -14,6 +15,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -60,6 +63,8 @@ func main() {
 type options struct {
 	identity       string
 	listen         listFlag
+	tlsCert        string
+	tlsKey         string
 	logFormat      string
 	logLevel       string
 	unlimited      bool
@@ -84,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.identity, "identity", "", "private key file (libp2p PrivateKey protobuf); created if absent")
 	fs.Var(&o.listen, "listen", "listen multiaddr (repeatable; default /ip4/127.0.0.1/tcp/0)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain for /wss (or /tls/ws) listeners")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(new(string), "admin-listen", "", "accepted for parity with relayd; refrelay has no admin endpoint")
 	fs.StringVar(&o.logFormat, "log-format", "json", "only json is supported")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -122,7 +129,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := newHost(key, o.listen)
+	tlsConf, err := loadTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
+	}
+	h, err := newHost(key, o.listen, tlsConf)
 	if err != nil {
 		return err
 	}
@@ -138,7 +149,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
+// loadTLS reads the WSS certificate; nil when none is configured (a /wss
+// listener then fails in go-libp2p with "without a tls.Config").
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+}
+
+func newHost(key crypto.PrivKey, listen []string, tlsConf *tls.Config) (host.Host, error) {
 	limiter := rcmgr.NewFixedLimiter(rcmgr.InfiniteLimits)
 	rm, err := rcmgr.NewResourceManager(limiter)
 	if err != nil {
@@ -148,6 +175,7 @@ func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(websocket.New, websocket.WithTLSConfig(tlsConf)),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ForceReachabilityPublic(),
