@@ -54,11 +54,15 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 		c.reset()
 		return EndShutdown
 	}
+	// The duration cap is the circuit's deadline; without one, none: the
+	// hop stream still carries the request deadline HandleHop set, which
+	// would otherwise cut an unlimited circuit after StreamTimeout.
+	var deadline time.Time
 	if lim.Duration > 0 {
-		deadline := s.cfg.Now().Add(lim.Duration)
-		src.SetDeadline(deadline)
-		dst.SetDeadline(deadline)
+		deadline = s.cfg.Now().Add(lim.Duration)
 	}
+	src.SetDeadline(deadline)
+	dst.SetDeadline(deadline)
 	stop := context.AfterFunc(s.ctx, func() {
 		if c.finish(EndShutdown) {
 			c.reset()

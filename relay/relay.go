@@ -51,6 +51,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// ReservationTTL is a reservation's lifetime. Default 1 h.
 	ReservationTTL time.Duration
+	// StreamTimeout bounds reading a hop request and writing its reply
+	// (circuit.Config.StreamTimeout). Default 1 min.
+	StreamTimeout time.Duration
 	// Limits are the node's policy: ACL classes, quotas, request rates
 	// and circuit caps (limiter.Config). Reload changes them.
 	Limits limiter.Config
@@ -123,6 +126,7 @@ func New(cfg Config) (*Relay, error) {
 	svc, err := circuit.New(circuit.Config{
 		Key:            cfg.Key,
 		ReservationTTL: cfg.ReservationTTL,
+		StreamTimeout:  cfg.StreamTimeout,
 		Logger:         logger.With("component", "circuit"),
 		Tracer:         circuitTracer,
 	}, h, cfg.Store, lim)

@@ -295,3 +295,23 @@ func TestDurationCap(t *testing.T) {
 		t.Fatal("circuit outlived its duration cap")
 	}
 }
+
+// TestUnlimitedCircuitOutlivesRequestDeadline: the deadline that bounds
+// reading the hop request must not stay on a circuit that has no duration
+// cap (unlimited relays, allow-listed classes).
+func TestUnlimitedCircuitOutlivesRequestDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	const reqTimeout = 300 * time.Millisecond
+	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{Unlimited: true}, StreamTimeout: reqTimeout})
+	a := echoTarget(t, r, addr)
+	b := newClient(t, r, addr)
+	st, lim, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lim != nil {
+		t.Fatalf("limit %+v on an unlimited relay", lim)
+	}
+	time.Sleep(3 * reqTimeout) // idle past the request deadline
+	echo(t, st, 1024)
+}
