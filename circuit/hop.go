@@ -108,10 +108,19 @@ func (s *Service) reserve(st *host.Stream) {
 	st.Close()
 }
 
+// errPeerGone: the reserving peer disconnected before its slot was taken.
+var errPeerGone = errors.New("peer no longer connected")
+
 // record takes (or keeps) the peer's slot and writes the reservation.
 func (s *Service) record(p limiter.Peer, expire time.Time) (g limiter.Grant, refreshed bool, err error) {
 	s.reserveMu.Lock()
 	defer s.reserveMu.Unlock()
+	// Checked under reserveMu: if the peer's last connection closed while
+	// this request was read, PeerDisconnected has run or will wait for us,
+	// and a slot taken now would outlive the peer until the sweep.
+	if len(s.host.ConnsToPeer(p.ID)) == 0 {
+		return g, false, fmt.Errorf("reserve %s: %w", p.ID, errPeerGone)
+	}
 	g, held, err := s.lim.Reserve(p)
 	if err != nil {
 		return g, false, err
