@@ -64,6 +64,8 @@ func bindings(c *Config) []binding {
 			&listValue{p: &c.AllowPeers, check: checkPeerID}},
 		{"allow_cidrs", "CIDR", "client address range relayed without limits or per-peer quotas; repeatable",
 			&listValue{p: &c.AllowCIDRs, check: checkCIDR}},
+		{"classes", "CLASS", "named class with its own limits, name=N;peers=P,..;cidrs=C,..;limit_duration=D;...; repeatable",
+			&classesValue{p: &c.Classes}},
 		{"max_conns", "N", "maximum inbound connections; 0 = no cap",
 			intValue[int]{&c.MaxConns}},
 		{"conn_rate_per_ip", "RATE", "new inbound connections per IP, N/UNIT:BURST; 0 = no limit",
@@ -87,9 +89,20 @@ func bindings(c *Config) []binding {
 	}
 }
 
-func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+func flagName(key string) string { return strings.ReplaceAll(optionName(key), "_", "-") }
 
-func envName(key string) string { return "RELAYD_" + strings.ToUpper(key) }
+func envName(key string) string { return "RELAYD_" + strings.ToUpper(optionName(key)) }
+
+// singular names the flag and variable of a key that takes one item per
+// use and reads badly in the plural (--class name=a;... names one class).
+var singular = map[string]string{"classes": "class"}
+
+func optionName(key string) string {
+	if s, ok := singular[key]; ok {
+		return s
+	}
+	return key
+}
 
 // envConfigFile names the config file when --config is not given; it is not
 // a Config field because it says where the fields come from.

@@ -149,6 +149,19 @@ type Config struct {
 	// like allow_peers. Default: empty.
 	AllowCIDRs []string `yaml:"allow_cidrs"`
 
+	// Named classes of peers with their own limits: a list of mappings,
+	// each with name, peers and/or cidrs, and any of limit_duration,
+	// limit_data, limit_rate, unlimited, max_circuits_per_peer,
+	// max_reservations_per_ip, max_reservations_per_subnet and the four
+	// request rates (see "Class keys" below); a key left out keeps the
+	// top-level value. A peer is in the first class whose peers or cidrs
+	// match it, tried in list order, then in "allowed", else in "default";
+	// deny_peers and deny_cidrs win over every class. As a flag or
+	// variable, one class is written name=x;peers=A,B;cidrs=C;limit_data=0
+	// (semicolons between keys, commas inside lists); repeat the flag, or
+	// separate classes with spaces, for more. Default: empty.
+	Classes []ClassConfig `yaml:"classes"`
+
 	// Maximum inbound connections, handshaking or established, on all
 	// listeners together; more are closed as they are accepted. Default:
 	// 2048. Zero means no cap. Negative is an error.
@@ -237,6 +250,7 @@ func defaultConfig() Config {
 		DenyCIDRs:                []string{},
 		AllowPeers:               []string{},
 		AllowCIDRs:               []string{},
+		Classes:                  []ClassConfig{},
 		MaxConns:                 2048,
 		ConnRatePerIP:            limiter.Rate{PerSecond: 4, Burst: 16},
 		MaxHandshakes:            256,
@@ -285,6 +299,7 @@ func (c Config) Validate() error {
 		{"deny_cidrs", checkAddrs(c.DenyCIDRs, checkCIDR, true)},
 		{"allow_peers", checkAddrs(c.AllowPeers, checkPeerID, true)},
 		{"allow_cidrs", checkAddrs(c.AllowCIDRs, checkCIDR, true)},
+		{"", checkClasses(c.Classes)}, // names the field itself: classes[i].key
 		{"max_conns", checkAtLeastZero(int64(c.MaxConns))},
 		{"conn_rate_per_ip", checkRate(c.ConnRatePerIP)},
 		{"max_handshakes", checkAtLeast(int64(c.MaxHandshakes), 1)},
@@ -296,6 +311,9 @@ func (c Config) Validate() error {
 		{"drain_timeout", checkNonNegative(c.DrainTimeout)},
 	}
 	for _, ch := range checks {
+		if ch.err != nil && ch.key == "" {
+			return ch.err
+		}
 		if ch.err != nil {
 			return fmt.Errorf("%s: %w", ch.key, ch.err)
 		}

@@ -43,6 +43,7 @@ func altConfig() Config {
 		DenyCIDRs:                []string{"192.0.2.0/24", "2001:db8::/32"},
 		AllowPeers:               []string{"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"},
 		AllowCIDRs:               []string{"10.0.0.0/8"},
+		Classes:                  altClasses(),
 		MaxConns:                 0,
 		ConnRatePerIP:            limiter.NoRate,
 		MaxHandshakes:            32,

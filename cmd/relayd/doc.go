@@ -27,10 +27,10 @@
 // signal exits at once with code 1. SIGHUP loads the config again from the
 // same file, environment and flags (flags still win) and applies its
 // limits to new requests and connections at once: quotas, request and
-// connection rates, circuit caps, deny and allow lists. Reservations,
-// circuits and connections already granted keep what they have. An
-// invalid config is logged as an error and the running one stays; keys
-// that need a restart (listen addresses, identity, TLS, PROXY protocol
+// connection rates, circuit caps, deny and allow lists and named classes.
+// Reservations, circuits and connections already granted keep what they
+// have. An invalid config is logged as an error and the running one
+// stays; keys that need a restart (listen addresses, identity, TLS, PROXY protocol
 // sources, handshake settings, logging) are named in a warning.
 //
 // Limits (see docs/config.md): reservations per node, per IP and per /24
@@ -39,6 +39,9 @@
 // and per peer as token buckets; deny and allow lists of peer IDs and
 // CIDRs. Allow-listed peers form the "allowed" class: no circuit Limit, no
 // per-IP/subnet/peer quotas, no request rates; the node totals still hold.
+// Named classes (classes, --class) give listed peers or CIDRs their own
+// overrides of these limits; a peer is in the first named class that
+// matches it, else "allowed", else "default", and the deny lists win.
 // Behind a load balancer, proxy_protocol_trusted makes all of these see
 // the client's address.
 //

@@ -77,7 +77,50 @@ func configDocs(t *testing.T) []byte {
 		fmt.Fprintf(&buf, "| `%s` | `--%s` | `%s` | %s | %s |\n",
 			b.key, flagName(b.key), envName(b.key), docsDefault(b.value), cell(meaning))
 	}
+	writeClassDocs(t, &buf)
 	return buf.Bytes()
+}
+
+const classDocsHeader = `
+## Class keys
+
+Each entry of ` + "`classes`" + ` is a mapping with these keys. In the file:
+
+` + "```yaml" + `
+classes:
+  - name: partners
+    peers: [12D3KooW...]
+    cidrs: [10.0.0.0/8]
+    limit_duration: 10m
+    limit_data: 1048576
+` + "```" + `
+
+The same class as a flag (` + "`--class`" + `, repeatable) or in ` + "`RELAYD_CLASS`" + ` (several
+classes separated by spaces):
+` + "`name=partners;peers=12D3KooW...;cidrs=10.0.0.0/8;limit_duration=10m;limit_data=1048576`" + `.
+Giving the flag replaces the file's list. An override left out keeps the
+default class's value (the top-level key of the same name); given, it has
+that key's syntax and meaning. Errors name the class by its position, e.g.
+` + "`config: classes[1].limit_data: must be >= 0, got -5`" + `.
+
+| key | meaning |
+|---|---|
+`
+
+// writeClassDocs appends the class-keys table from the ClassConfig
+// field comments.
+func writeClassDocs(t *testing.T, buf *bytes.Buffer) {
+	t.Helper()
+	comments := fieldComments(t, "classes.go", "ClassConfig")
+	buf.WriteString(classDocsHeader)
+	var cc ClassConfig
+	for _, b := range classBindings(&cc) {
+		meaning, ok := comments[b.key]
+		if !ok || meaning == "" {
+			t.Errorf("ClassConfig field with yaml key %q has no comment", b.key)
+		}
+		fmt.Fprintf(buf, "| `%s` | %s |\n", b.key, cell(meaning))
+	}
 }
 
 // TestConfigCommentsStateDefaults catches a comment whose "Default: X"
@@ -107,6 +150,9 @@ func TestConfigCommentsStateDefaults(t *testing.T) {
 }
 
 func docsDefault(v value) string {
+	if c, ok := v.(*classesValue); ok && len(*c.p) == 0 {
+		return "(empty)"
+	}
 	if l, ok := v.(*listValue); ok {
 		if len(*l.p) == 0 {
 			return "(empty)"

@@ -63,12 +63,29 @@ func policyOf(c Config) (policy, error) {
 	if allow.CIDRs, err = parseCIDRs(c.AllowCIDRs); err != nil {
 		return p, fmt.Errorf("allow_cidrs: %w", err)
 	}
+	if l.Classes, err = namedClasses(c.Classes); err != nil {
+		return p, err
+	}
 	if len(allow.Peers)+len(allow.CIDRs) > 0 {
-		l.Classes = []limiter.Class{allow}
+		l.Classes = append(l.Classes, allow)
 	}
 	p.limits = l
 	p.conns = host.ConnLimits{MaxConns: noCapIfZero(c.MaxConns), ConnRatePerIP: c.ConnRatePerIP}
 	return p, nil
+}
+
+// namedClasses are the classes key's, in order; they come before
+// "allowed", so a peer in both gets its named class.
+func namedClasses(cs []ClassConfig) ([]limiter.Class, error) {
+	out := make([]limiter.Class, 0, len(cs)+1)
+	for _, cc := range cs {
+		cl, err := cc.limiterClass()
+		if err != nil {
+			return nil, fmt.Errorf("classes: %w", err)
+		}
+		out = append(out, cl)
+	}
+	return out, nil
 }
 
 func noCapIfZero(n int) int {

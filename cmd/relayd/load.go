@@ -177,6 +177,12 @@ func decodeYAML(b []byte, c *Config) error {
 			return fmt.Errorf("line %d: %s: key given twice", k.Line, k.Value)
 		}
 		seen[k.Value] = true
+		if cv, ok := val.(*classesValue); ok {
+			if err := cv.decodeNode(v); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := setFromNode(val, v); err != nil {
 			return fmt.Errorf("line %d: %s: %w", k.Line, k.Value, err)
 		}

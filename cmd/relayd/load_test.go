@@ -179,6 +179,22 @@ deny_peers: [12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN]
 deny_cidrs: [192.0.2.0/24, 2001:db8::/32]
 allow_peers: [12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA]
 allow_cidrs: [10.0.0.0/8]
+classes:
+  - name: partners
+    peers: [12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN, 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA]
+    cidrs: [10.2.0.0/16]
+    limit_duration: 10m
+    limit_data: 0
+    limit_rate: 65536
+    unlimited: true
+    max_circuits_per_peer: 2
+    max_reservations_per_ip: 0
+    max_reservations_per_subnet: 4
+    reserve_rate_per_ip: 0
+    reserve_rate_per_peer: 1/s:2
+    connect_rate_per_ip: 30/m:1
+    connect_rate_per_peer: 100/s:100
+  - {name: lab, cidrs: [192.0.2.128/25]}
 max_conns: 0
 conn_rate_per_ip: "off"
 max_handshakes: 32

@@ -33,6 +33,10 @@ func writeConfig(w io.Writer, c Config) error {
 // string that would otherwise read back as a number or boolean.
 func valueNode(v value) *yaml.Node {
 	switch v := v.(type) {
+	case interface{ unwrap() value }:
+		return valueNode(v.unwrap())
+	case *classesValue:
+		return classesNode(*v.p)
 	case *listValue:
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		if len(*v.p) == 0 {

@@ -18,7 +18,7 @@ var reloadable = []string{
 	"max_reservations", "max_reservations_per_ip", "max_reservations_per_subnet",
 	"max_circuits", "max_circuits_per_peer", "limit_duration", "limit_data", "limit_rate", "unlimited",
 	"reserve_rate_per_ip", "reserve_rate_per_peer", "connect_rate_per_ip", "connect_rate_per_peer",
-	"deny_peers", "deny_cidrs", "allow_peers", "allow_cidrs", "max_conns", "conn_rate_per_ip",
+	"deny_peers", "deny_cidrs", "allow_peers", "allow_cidrs", "classes", "max_conns", "conn_rate_per_ip",
 }
 
 // loader produces the config again from the same sources (file,
