@@ -46,10 +46,10 @@ func newClass(name string, peers []identity.PeerID, cidrs []netip.Prefix, c Conf
 		perSubnet:       orInt(o.MaxReservationsPerSubnet, c.MaxReservationsPerSubnet),
 		circuitsPerPeer: orInt(o.MaxCircuitsPerPeer, c.MaxCircuitsPerPeer),
 		limited:         !c.Unlimited && !o.Unlimited,
-		reserveIP:       NewKeyedRate[netip.Prefix](o.ReserveRatePerIP.or(c.ReserveRatePerIP), 0),
-		reservePeer:     NewKeyedRate[identity.PeerID](o.ReserveRatePerPeer.or(c.ReserveRatePerPeer), 0),
-		connectIP:       NewKeyedRate[netip.Prefix](o.ConnectRatePerIP.or(c.ConnectRatePerIP), 0),
-		connectPeer:     NewKeyedRate[identity.PeerID](o.ConnectRatePerPeer.or(c.ConnectRatePerPeer), 0),
+		reserveIP:       NewKeyedRate[netip.Prefix](o.ReserveRatePerIP.Or(c.ReserveRatePerIP), 0),
+		reservePeer:     NewKeyedRate[identity.PeerID](o.ReserveRatePerPeer.Or(c.ReserveRatePerPeer), 0),
+		connectIP:       NewKeyedRate[netip.Prefix](o.ConnectRatePerIP.Or(c.ConnectRatePerIP), 0),
+		connectPeer:     NewKeyedRate[identity.PeerID](o.ConnectRatePerPeer.Or(c.ConnectRatePerPeer), 0),
 	}
 	for _, p := range peers {
 		cl.peers[p] = struct{}{}

@@ -153,10 +153,10 @@ func (c Config) Defaults() Config {
 	if c.LimitData == 0 {
 		c.LimitData = 128 << 10
 	}
-	c.ReserveRatePerIP = c.ReserveRatePerIP.or(Rate{PerSecond: 1, Burst: 8})
-	c.ReserveRatePerPeer = c.ReserveRatePerPeer.or(Rate{PerSecond: 0.1, Burst: 4})
-	c.ConnectRatePerIP = c.ConnectRatePerIP.or(Rate{PerSecond: 10, Burst: 32})
-	c.ConnectRatePerPeer = c.ConnectRatePerPeer.or(Rate{PerSecond: 4, Burst: 16})
+	c.ReserveRatePerIP = c.ReserveRatePerIP.Or(Rate{PerSecond: 1, Burst: 8})
+	c.ReserveRatePerPeer = c.ReserveRatePerPeer.Or(Rate{PerSecond: 0.1, Burst: 4})
+	c.ConnectRatePerIP = c.ConnectRatePerIP.Or(Rate{PerSecond: 10, Burst: 32})
+	c.ConnectRatePerPeer = c.ConnectRatePerPeer.Or(Rate{PerSecond: 4, Burst: 16})
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -185,7 +185,7 @@ func (c Config) Validate() error {
 		"ConnectRatePerIP": c.ConnectRatePerIP, "ConnectRatePerPeer": c.ConnectRatePerPeer,
 	}
 	for name, r := range rates {
-		if err := r.validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -221,7 +221,7 @@ func (cl Class) validate() error {
 	}
 	for _, r := range []Rate{cl.Limits.ReserveRatePerIP, cl.Limits.ReserveRatePerPeer,
 		cl.Limits.ConnectRatePerIP, cl.Limits.ConnectRatePerPeer} {
-		if err := r.validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			return err
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/ratelimit"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/proxyproto"
 )
@@ -24,15 +24,15 @@ type ConnLimits struct {
 	// ConnRatePerIP limits new inbound connections from one IP (IPv6: one
 	// /64; behind a trusted PROXY-protocol balancer, the client's).
 	// Default 4/s, burst 16; a negative PerSecond means no limit.
-	ConnRatePerIP limiter.Rate
+	ConnRatePerIP ratelimit.Rate
 }
 
 func (c ConnLimits) withDefaults() ConnLimits {
 	if c.MaxConns == 0 {
 		c.MaxConns = 2048
 	}
-	if c.ConnRatePerIP == (limiter.Rate{}) {
-		c.ConnRatePerIP = limiter.Rate{PerSecond: 4, Burst: 16}
+	if c.ConnRatePerIP == (ratelimit.Rate{}) {
+		c.ConnRatePerIP = ratelimit.Rate{PerSecond: 4, Burst: 16}
 	}
 	return c
 }
@@ -41,7 +41,7 @@ func (c ConnLimits) withDefaults() ConnLimits {
 type admission struct {
 	mu     sync.Mutex
 	limits ConnLimits
-	perIP  *limiter.KeyedRate[netip.Prefix]
+	perIP  *ratelimit.KeyedRate[netip.Prefix]
 	open   int
 }
 
@@ -53,7 +53,7 @@ func newAdmission(l ConnLimits) *admission {
 
 func (a *admission) set(l ConnLimits) {
 	l = l.withDefaults()
-	perIP := limiter.NewKeyedRate[netip.Prefix](l.ConnRatePerIP, 0)
+	perIP := ratelimit.NewKeyedRate[netip.Prefix](l.ConnRatePerIP, 0)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.limits, a.perIP = l, perIP
@@ -80,7 +80,7 @@ func (a *admission) allowIP(remote ma.Multiaddr) bool {
 	a.mu.Lock()
 	perIP := a.perIP
 	a.mu.Unlock()
-	return perIP.Allow(limiter.IPKey(ipOf(remote)), time.Now())
+	return perIP.Allow(ratelimit.IPKey(ipOf(remote)), time.Now())
 }
 
 // InboundConns is the number of inbound connections counted against MaxConns.

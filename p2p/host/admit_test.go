@@ -14,7 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
-	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/ratelimit"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/proxyproto"
@@ -78,7 +78,7 @@ func dialer(t *testing.T, src string) *host.Host {
 
 func TestMaxConnsCountsUntilClose(t *testing.T) {
 	leakcheck.Check(t)
-	srv, addr, rec := tcpHost(t, host.Config{ConnLimits: host.ConnLimits{MaxConns: 2, ConnRatePerIP: limiter.NoRate}})
+	srv, addr, rec := tcpHost(t, host.Config{ConnLimits: host.ConnLimits{MaxConns: 2, ConnRatePerIP: ratelimit.NoRate}})
 	a, b, c := dialer(t, ""), dialer(t, ""), dialer(t, "")
 	ca, err := a.Dial(ctx10(t), addr, srv.ID())
 	if err != nil {
@@ -99,7 +99,7 @@ func TestMaxConnsCountsUntilClose(t *testing.T) {
 		t.Fatalf("after a close: %v", err)
 	}
 	// A reload lowers the cap for new connections; established ones stay.
-	srv.ReloadConnLimits(host.ConnLimits{MaxConns: 1, ConnRatePerIP: limiter.NoRate})
+	srv.ReloadConnLimits(host.ConnLimits{MaxConns: 1, ConnRatePerIP: ratelimit.NoRate})
 	if _, err := dialer(t, "").Dial(ctx10(t), addr, srv.ID()); err == nil {
 		t.Fatal("connection accepted over the reloaded cap")
 	}
@@ -109,7 +109,7 @@ func TestMaxConnsCountsUntilClose(t *testing.T) {
 func TestConnRatePerIP(t *testing.T) {
 	leakcheck.Check(t)
 	srv, addr, rec := tcpHost(t, host.Config{
-		ConnLimits:    host.ConnLimits{ConnRatePerIP: limiter.Rate{PerSecond: 0.001, Burst: 2}},
+		ConnLimits:    host.ConnLimits{ConnRatePerIP: ratelimit.Rate{PerSecond: 0.001, Burst: 2}},
 		ProxyProtocol: proxyproto.Config{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
 	})
 	for i := range 2 {
@@ -180,7 +180,7 @@ func TestHalfOpenConnsShedAndFreed(t *testing.T) {
 	srv, addr, rec := tcpHost(t, host.Config{
 		HandshakeTimeout: 300 * time.Millisecond,
 		MaxHandshakes:    4,
-		ConnLimits:       host.ConnLimits{MaxConns: 6, ConnRatePerIP: limiter.NoRate},
+		ConnLimits:       host.ConnLimits{MaxConns: 6, ConnRatePerIP: ratelimit.NoRate},
 	})
 	tcpAddr := "127.0.0.1:" + addr[1].Value()
 	var silent []net.Conn
