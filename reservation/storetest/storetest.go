@@ -1,4 +1,3 @@
-// Package storetest is the one test suite every reservation.Store passes.
 package storetest
 
 import (

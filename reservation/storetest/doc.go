@@ -1,0 +1,2 @@
+// Package storetest is the one test suite every reservation.Store passes.
+package storetest
