@@ -4,13 +4,20 @@
 //
 //	relayd [serve] [flags]    run the relay (the default command)
 //	relayd keygen [-o FILE]   create an identity key file, print its peer ID
+//	relayd probe ADDR         check a relay end to end: reserve, connect, echo
+//	relayd bench ADDR         load-test a running relay (reservations/s,
+//	                          circuit setup latency, throughput)
 //	relayd version            print version and commit
 //	relayd help [command]     print usage
 //
 // This package owns the command line: it turns defaults, an optional YAML
 // file (--config or RELAYD_CONFIG), RELAYD_* environment variables and flags
 // into one validated Config (later sources win, flags last), builds the
-// logger, and hands both to serve. It does no networking itself.
+// logger, and hands both to serve. It does no networking itself, except
+// as a client in probe and bench: bench load-tests a running relay
+// (--reservations 100 at --concurrency 8, --circuits 50 timed setups,
+// --bytes 64MiB through one circuit, all within --timeout 5m) and closes
+// every client it made before it returns.
 //
 // Every default is written once, in defaultConfig; `relayd --print-config`
 // prints the effective configuration and docs/config.md lists every field.

@@ -12,6 +12,8 @@ Usage:
   relayd [serve] [flags]    run the relay (the default command)
   relayd keygen [-o FILE]   create an Ed25519 identity key file and print its peer ID
   relayd probe ADDR         check a relay end to end: reserve, connect, echo
+  relayd bench ADDR         load-test a running relay: reservations/s,
+                            circuit setup latency, throughput
   relayd version            print version and commit
   relayd help [command]     print this help, or a command's
 
