@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	ma "github.com/multiformats/go-multiaddr"
 	"io"
 	"testing"
 
@@ -27,6 +28,12 @@ func BenchmarkRelayedThroughputWithMetrics(b *testing.B) {
 
 func benchThroughput(b *testing.B, cfg relay.Config) {
 	r, addr := newTestRelay(b, cfg)
+	benchCircuit(b, r, addr)
+}
+
+// benchCircuit pushes 64 KiB writes one way through one circuit via the
+// relay's listener at addr, to a target that discards them.
+func benchCircuit(b *testing.B, r *relay.Relay, addr ma.Multiaddr) {
 	a := sinkTarget(b, r, addr)
 	c := newClient(b, r, addr)
 	st, _, err := circuit.Connect(ctxT(b), c, r.ID(), a.ID())

@@ -1,9 +1,7 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -136,29 +134,6 @@ func TestReadyFollowsServe(t *testing.T) {
 	<-done
 	if r.Ready() {
 		t.Error("ready after Serve returned")
-	}
-}
-
-// roundTrip sends n random bytes through an echoing circuit and checks
-// they come back, leaving the stream open.
-func roundTrip(t *testing.T, st *host.Stream, n int) {
-	t.Helper()
-	msg := make([]byte, n)
-	rand.Read(msg)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := st.Write(msg)
-		errc <- err
-	}()
-	got := make([]byte, n)
-	if _, err := io.ReadFull(st, got); err != nil {
-		t.Fatalf("read echo: %v", err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatal("echo differs")
 	}
 }
 

@@ -165,9 +165,16 @@ func TestReserveAndEcho(t *testing.T) {
 func echo(t *testing.T, st *host.Stream, n int) {
 	t.Helper()
 	defer st.Close()
+	st.SetDeadline(time.Now().Add(20 * time.Second))
+	roundTrip(t, st, n)
+}
+
+// roundTrip sends n random bytes through an echoing circuit and checks
+// they come back, leaving the stream open.
+func roundTrip(t *testing.T, st *host.Stream, n int) {
+	t.Helper()
 	msg := make([]byte, n)
 	rand.Read(msg)
-	st.SetDeadline(time.Now().Add(20 * time.Second))
 	errc := make(chan error, 1)
 	go func() {
 		_, err := st.Write(msg)
