@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/limiter"
@@ -149,13 +147,4 @@ func (s *Service) reservationAddrs() [][]byte {
 		out = append(out, a.Bytes())
 	}
 	return out
-}
-
-func remoteIP(a ma.Multiaddr) netip.Addr {
-	ip, err := manet.ToIP(a)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr, _ := netip.AddrFromSlice(ip)
-	return addr.Unmap()
 }

@@ -12,7 +12,7 @@ import (
 // it connects from (the client's own behind a trusted PROXY-protocol load
 // balancer, since the host resolved that before the handshake).
 func peerOf(c *host.Conn) limiter.Peer {
-	return limiter.Peer{ID: c.RemotePeer(), IP: remoteIP(c.RemoteMultiaddr())}
+	return limiter.Peer{ID: c.RemotePeer(), IP: c.RemoteIP()}
 }
 
 // refusePolicy answers a request the limiter refused, with the status and

@@ -10,9 +10,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/relayd/relayd/ratelimit"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/proxyproto"
+	"github.com/relayd/relayd/ratelimit"
 )
 
 // ConnLimits cap inbound connections before any handshake work is spent
@@ -138,7 +138,7 @@ func (h *Host) proxied(l *listener, c transport.Conn) bool {
 		return false
 	}
 	raw, ok := c.(transport.RawConn)
-	return ok && h.cfg.ProxyProtocol.Trusts(addrPort(raw.RemoteAddr()))
+	return ok && h.cfg.ProxyProtocol.Trusts(proxyproto.AddrPortOf(raw.RemoteAddr()))
 }
 
 // resolveInbound reads a TCP connection's PROXY header when the protocol
@@ -187,13 +187,6 @@ func ipOf(a ma.Multiaddr) netip.Addr {
 	}
 	addr, _ := netip.AddrFromSlice(ip)
 	return addr.Unmap()
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort()
-	}
-	return netip.AddrPort{}
 }
 
 // countedRaw and countedSecure uncount their connection when closed (the

@@ -14,11 +14,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
-	"github.com/relayd/relayd/ratelimit"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/proxyproto"
 	"github.com/relayd/relayd/p2p/transport/tcp"
+	"github.com/relayd/relayd/ratelimit"
 )
 
 // refusals records ConnRefused reasons.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,10 @@ func (c *Conn) RemotePublicKey() identity.PublicKey { return c.remoteKey }
 // RemoteMultiaddr is the other side's address as this host sees it
 // (identify's observedAddr).
 func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.remote }
+
+// RemoteIP is the IP of RemoteMultiaddr, IPv4-mapped addresses unmapped;
+// invalid when the address carries no IP.
+func (c *Conn) RemoteIP() netip.Addr { return ipOf(c.remote) }
 
 // LocalMultiaddr is this host's address on the connection.
 func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.local }

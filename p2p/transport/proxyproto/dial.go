@@ -44,7 +44,7 @@ func (t DialTransport) Dial(ctx context.Context, addr ma.Multiaddr, p identity.P
 	if v == 0 {
 		v = 2
 	}
-	dst := addrPort(raw.RemoteAddr())
+	dst := AddrPortOf(raw.RemoteAddr())
 	h, err := Header(v, t.Source, netip.AddrPortFrom(dst.Addr(), dst.Port()))
 	if err == nil {
 		_, err = raw.Write(h)

@@ -136,7 +136,7 @@ type Conn struct {
 // Accept reads c's header per cfg, within cfg's timeout. On error the
 // caller closes c. It clears c's read deadline when done.
 func Accept(c net.Conn, cfg Config) (*Conn, error) {
-	src := addrPort(c.RemoteAddr())
+	src := AddrPortOf(c.RemoteAddr())
 	br := bufio.NewReaderSize(c, headerBufSize)
 	c.SetReadDeadline(time.Now().Add(cfg.timeout()))
 	client, err := ReadHeader(br, src, cfg)
@@ -151,7 +151,9 @@ func Accept(c net.Conn, cfg Config) (*Conn, error) {
 	return pc, nil
 }
 
-func addrPort(a net.Addr) netip.AddrPort {
+// AddrPortOf is a TCP address as a netip.AddrPort; the zero AddrPort for
+// any other kind of address (which no trusted range contains).
+func AddrPortOf(a net.Addr) netip.AddrPort {
 	if t, ok := a.(*net.TCPAddr); ok {
 		return t.AddrPort()
 	}
