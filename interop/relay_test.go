@@ -278,22 +278,31 @@ func TestDataCap(t *testing.T) {
 				a.SetStreamHandler(echoProto, countingEcho(received))
 				b := newHost(t)
 				dialCircuit(t, b, r, a.ID())
-				payload := randomBytes(t, 4*capBytes)
-				res, err := pacedEcho(limitedCtx(t, streamTimeout), b, a.ID(), payload, tc.pace)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("wrote %d (err %v), echoed %d (err %v)", res.sent, res.writeErr, res.echoed, res.readErr)
-				if res.echoed > capBytes || res.echoed == len(payload) {
-					t.Errorf("echoed %d bytes of %d through a %d-byte cap", res.echoed, len(payload), capBytes)
-				}
-				if !waitFor(10*time.Second, func() bool { return len(connsTo(b, a.ID())) == 0 }) {
-					t.Errorf("circuit still open 10s after the data cap was reached")
-				}
-				checkReceived(t, received, tc.lowerBound, capBytes)
+				checkDataCap(t, b, a.ID(), received, capBytes, tc.pace, tc.lowerBound)
 			})
 		}
 	})
+}
+
+// checkDataCap echoes four times capBytes from b to target through a
+// circuit capped at capBytes per direction: no more than the cap may come
+// back, the circuit must close, and the target must have read between
+// lowerBound and the cap.
+func checkDataCap(t *testing.T, b host.Host, target peer.ID, received <-chan int64, capBytes int, pace time.Duration, lowerBound int64) {
+	t.Helper()
+	payload := randomBytes(t, 4*capBytes)
+	res, err := pacedEcho(limitedCtx(t, streamTimeout), b, target, payload, pace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d (err %v), echoed %d (err %v)", res.sent, res.writeErr, res.echoed, res.readErr)
+	if res.echoed > capBytes || res.echoed == len(payload) {
+		t.Errorf("echoed %d bytes of %d through a %d-byte cap", res.echoed, len(payload), capBytes)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(connsTo(b, target)) == 0 }) {
+		t.Errorf("circuit still open 10s after the data cap was reached")
+	}
+	checkReceived(t, received, lowerBound, int64(capBytes))
 }
 
 // checkReceived: the target's handler read between lo and hi bytes. It runs

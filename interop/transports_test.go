@@ -328,19 +328,7 @@ func TestTransportDataCap(t *testing.T) {
 				reserveOver(t, a, r, tc.transport)
 				b := newAllTransportsHost(t, ca)
 				dialOver(t, b, r, tc.transport, a.ID(), true)
-				payload := randomBytes(t, 4*capBytes)
-				res, err := pacedEcho(limitedCtx(t, streamTimeout), b, a.ID(), payload, tc.pace)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("wrote %d (err %v), echoed %d (err %v)", res.sent, res.writeErr, res.echoed, res.readErr)
-				if res.echoed > capBytes || res.echoed == len(payload) {
-					t.Errorf("echoed %d bytes of %d through a %d-byte cap", res.echoed, len(payload), capBytes)
-				}
-				if !waitFor(10*time.Second, func() bool { return len(connsTo(b, a.ID())) == 0 }) {
-					t.Errorf("circuit still open 10s after the data cap was reached")
-				}
-				checkReceived(t, received, tc.lowerBound, capBytes)
+				checkDataCap(t, b, a.ID(), received, capBytes, tc.pace, tc.lowerBound)
 			})
 		}
 	})
