@@ -114,9 +114,12 @@ func (c *Conn) serve() {
 			ms.Reset()
 			continue
 		}
-		c.h.wg.Go(func() {
+		if !c.h.goTracked(func() {
 			defer c.inflight.Add(-1)
 			c.h.handleStream(c, ms)
-		})
+		}) {
+			c.inflight.Add(-1)
+			ms.Reset()
+		}
 	}
 }
