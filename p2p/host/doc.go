@@ -77,4 +77,3 @@
 // when Close is called, and until then the peer may fill its window and
 // block. This is how the circuit ends a direction at the data cap.
 package host
-package host
