@@ -1,0 +1,303 @@
+package interop
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// How circuits end, judged side by side on relayd and the reference relay
+// over TCP, QUIC, WS and WSS. Each scenario runs endingTrials times at
+// once, every trial on its own pair of hosts and its own circuit, so a
+// scenario takes seconds.
+const (
+	endingTrials   = 20
+	endingCapData  = 128 << 10
+	endingDuration = time.Second
+	endingChunk    = 4 << 10
+	halfCloseBytes = 32 << 10
+	countProto     = protocol.ID("/relayd-interop/count/1.0.0")
+	halfCloseProto = protocol.ID("/relayd-interop/half-close/1.0.0")
+)
+
+// TestCircuitEndings: for each relay kind and transport,
+//   - data cap (--limit-data 131072): the dialer streams 4× the cap; the
+//     target must get the full cap (to the frame: as many bytes as the best
+//     run of either relay on that transport) in at least as many runs on
+//     relayd as on the reference, and then an error or an end;
+//   - duration cap (--limit-duration 1s): on an idle circuit the target's
+//     read fails with a stream reset within 10% of the cap;
+//   - half-close from either side: every byte, then EOF, and the other
+//     direction then carries every byte and EOF too.
+func TestCircuitEndings(t *testing.T) {
+	ca := newTestCA(t)
+	received := map[string]map[string][]int64{} // transport → kind → bytes per run
+	var mu sync.Mutex
+	forEachKind(t, func(t *testing.T, kind string) {
+		flags := []string{"--tls-cert", ca.CertFile, "--tls-key", ca.KeyFile, "--max-reservations", "1000"}
+		if kind == kindRelayd {
+			flags = append(flags, relaxedQuotas()...)
+		}
+		data := startRelayOn(t, kind, transportListen(), append(flags, "--limit-data", fmt.Sprint(endingCapData))...)
+		dur := startRelayOn(t, kind, transportListen(), append(flags, "--limit-duration", endingDuration.String())...)
+		for _, tr := range relayTransports() {
+			t.Run(tr, func(t *testing.T) {
+				t.Run("data_cap", func(t *testing.T) {
+					got := dataCapRuns(t, ca, data, tr)
+					mu.Lock()
+					if received[tr] == nil {
+						received[tr] = map[string][]int64{}
+					}
+					received[tr][kind] = got
+					mu.Unlock()
+				})
+				t.Run("duration_cap", func(t *testing.T) { durationCapRuns(t, ca, dur, tr) })
+				t.Run("half_close_dialer_first", func(t *testing.T) { halfCloseRuns(t, ca, data, tr, true) })
+				t.Run("half_close_target_first", func(t *testing.T) { halfCloseRuns(t, ca, data, tr, false) })
+			})
+		}
+	})
+	for _, tr := range relayTransports() {
+		compareDataCap(t, tr, received[tr])
+	}
+}
+
+// compareDataCap judges the data-cap runs of one transport: "full" is the
+// most any run of either relay delivered.
+func compareDataCap(t *testing.T, tr string, byKind map[string][]int64) {
+	t.Helper()
+	var full int64
+	for _, runs := range byKind {
+		for _, n := range runs {
+			full = max(full, n)
+		}
+	}
+	count := map[string]int{}
+	for kind, runs := range byKind {
+		for _, n := range runs {
+			if n == full {
+				count[kind]++
+			}
+		}
+		sorted := slices.Clone(runs)
+		slices.Sort(sorted)
+		t.Logf("data cap over %s: %s delivered the full %d bytes in %d of %d runs (min %d, median %d)",
+			tr, kind, full, count[kind], len(runs), sorted[0], sorted[len(sorted)/2])
+	}
+	if _, ok := byKind[kindReference]; !ok {
+		return
+	}
+	if _, ok := byKind[kindRelayd]; ok && count[kindRelayd] < count[kindReference] {
+		t.Errorf("data cap over %s: relayd delivered the full cap in %d runs, the reference in %d",
+			tr, count[kindRelayd], count[kindReference])
+	}
+}
+
+// trialPair is a target reserved on r over tr and a dialer connected to
+// it through r over tr.
+func trialPair(t *testing.T, ca *testCA, r *relayProc, tr string, handle func(s network.Stream)) (a, b host.Host) {
+	a = newAllTransportsHost(t, ca)
+	a.SetStreamHandler(countProto, handle)
+	a.SetStreamHandler(halfCloseProto, handle)
+	reserveOnly(t, a, r, tr)
+	b = newAllTransportsHost(t, ca)
+	addr := circuitOver(t, r, tr, a.ID())
+	if err := b.Connect(limitedCtx(t, 20*time.Second), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{addr}}); err != nil {
+		t.Errorf("dial %s: %v", addr, err)
+		return nil, nil
+	}
+	return a, b
+}
+
+// reserveOnly reserves a slot for h on r over tr, reporting errors with
+// t.Error (trials run in goroutines).
+func reserveOnly(t *testing.T, h host.Host, r *relayProc, tr string) {
+	ctx := limitedCtx(t, 20*time.Second)
+	if err := h.Connect(ctx, peer.AddrInfo{ID: r.Info.ID, Addrs: []ma.Multiaddr{relayAddrFor(t, r, tr)}}); err != nil {
+		t.Errorf("connect to relay over %s: %v", tr, err)
+		return
+	}
+	if _, err := client.Reserve(ctx, h, peer.AddrInfo{ID: r.Info.ID, Addrs: []ma.Multiaddr{relayAddrFor(t, r, tr)}}); err != nil {
+		t.Errorf("reserve over %s: %v", tr, err)
+	}
+}
+
+// parallelTrials runs fn endingTrials times at once.
+func parallelTrials(fn func(i int)) {
+	var wg sync.WaitGroup
+	for i := range endingTrials {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+}
+
+type readEnd struct {
+	n   int64
+	err error
+	at  time.Time
+}
+
+// readUntilEnd reads s until EOF or an error.
+func readUntilEnd(s network.Stream) readEnd {
+	_ = s.SetReadDeadline(time.Now().Add(streamTimeout))
+	n, err := io.Copy(io.Discard, s)
+	return readEnd{n: n, err: err, at: time.Now()}
+}
+
+func dataCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) []int64 {
+	out := make([]int64, endingTrials)
+	parallelTrials(func(i int) {
+		ends := make(chan readEnd, 1)
+		a, b := trialPair(t, ca, r, tr, func(s network.Stream) {
+			ends <- readUntilEnd(s)
+			s.Reset()
+		})
+		if b == nil {
+			return
+		}
+		s, err := b.NewStream(limitedCtx(t, streamTimeout), a.ID(), countProto)
+		if err != nil {
+			t.Errorf("run %d: open stream: %v", i, err)
+			return
+		}
+		payload := make([]byte, endingChunk)
+		var werr error
+		for sent := 0; sent < 4*endingCapData && werr == nil; sent += endingChunk {
+			_, werr = s.Write(payload)
+		}
+		s.CloseWrite()
+		select {
+		case e := <-ends:
+			out[i] = e.n
+			if e.n > endingCapData {
+				t.Errorf("run %d: target received %d bytes through a %d-byte cap", i, e.n, endingCapData)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run %d: the target's stream neither ended nor failed 10 s after the dialer's writes ended (write error %v)", i, werr)
+		}
+		s.Reset()
+	})
+	return out
+}
+
+func durationCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) {
+	parallelTrials(func(i int) {
+		ends := make(chan readEnd, 1)
+		before := time.Now()
+		a, b := trialPair(t, ca, r, tr, func(s network.Stream) {
+			ends <- readUntilEnd(s)
+			s.Reset()
+		})
+		if b == nil {
+			return
+		}
+		connected := time.Now()
+		s, err := b.NewStream(limitedCtx(t, streamTimeout), a.ID(), countProto)
+		if err != nil {
+			t.Errorf("run %d: open stream: %v", i, err)
+			return
+		}
+		defer s.Reset()
+		s.Write([]byte("x")) // go-libp2p negotiates lazily: this opens it at the target
+		select {
+		case e := <-ends:
+			lo, hi := e.at.Sub(connected), e.at.Sub(before)
+			if !isReset(e.err) {
+				t.Errorf("run %d: target's read ended with %v after %v, want a stream reset", i, e.err, lo)
+			}
+			if hi < endingDuration*9/10 || lo > endingDuration*11/10 {
+				t.Errorf("run %d: target's read failed %v–%v after the circuit opened, want %v ±10%%", i, lo, hi, endingDuration)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run %d: the target's read still blocks 10 s into a %v circuit", i, endingDuration)
+		}
+	})
+}
+
+// isReset: go-libp2p reports a reset stream as network.ErrReset, or in a
+// message that says "stream reset" when the relayed conn under the stream
+// was reset.
+func isReset(err error) bool {
+	return err != nil && (errors.Is(err, network.ErrReset) || strings.Contains(err.Error(), "stream reset"))
+}
+
+// halfCloseRuns: one side sends halfCloseBytes and half-closes; the other
+// reads every byte, then EOF, then sends its own halfCloseBytes and
+// half-closes, which the first reads in full, then EOF.
+func halfCloseRuns(t *testing.T, ca *testCA, r *relayProc, tr string, dialerFirst bool) {
+	parallelTrials(func(i int) {
+		fromDialer := randomBytes(t, halfCloseBytes)
+		fromTarget := randomBytes(t, halfCloseBytes)
+		done := make(chan error, 1)
+		a, b := trialPair(t, ca, r, tr, func(s network.Stream) {
+			defer s.Close()
+			_ = s.SetDeadline(time.Now().Add(streamTimeout))
+			done <- exchange(s, fromTarget, fromDialer, !dialerFirst)
+		})
+		if b == nil {
+			return
+		}
+		s, err := b.NewStream(limitedCtx(t, streamTimeout), a.ID(), halfCloseProto)
+		if err != nil {
+			t.Errorf("run %d: open stream: %v", i, err)
+			return
+		}
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(streamTimeout))
+		if err := exchange(s, fromDialer, fromTarget, dialerFirst); err != nil {
+			t.Errorf("run %d: dialer: %v", i, err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run %d: target: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run %d: target's exchange did not finish", i)
+		}
+	})
+}
+
+// exchange sends out and half-closes, then reads in to EOF (first), or
+// reads in to EOF, then sends out and half-closes.
+func exchange(s network.Stream, out, in []byte, first bool) error {
+	send := func() error {
+		if _, err := s.Write(out); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return s.CloseWrite()
+	}
+	recv := func() error {
+		got, err := io.ReadAll(s)
+		if err != nil {
+			return fmt.Errorf("read %d of %d bytes, then %w", len(got), len(in), err)
+		}
+		if !bytes.Equal(got, in) {
+			return fmt.Errorf("read %d bytes then EOF, want the %d sent, intact", len(got), len(in))
+		}
+		return nil
+	}
+	if first {
+		if err := send(); err != nil {
+			return err
+		}
+		return recv()
+	}
+	if err := recv(); err != nil {
+		return err
+	}
+	return send()
+}
