@@ -55,11 +55,12 @@ func (s yamuxSession) OpenStream(ctx context.Context) (MuxedStream, error) {
 	if err != nil {
 		return nil, err
 	}
+	ys := &yamuxStream{Stream: st, link: s.link}
 	if err := ctx.Err(); err != nil {
-		st.Close()
+		ys.Reset()
 		return nil, err
 	}
-	return &yamuxStream{Stream: st, link: s.link}, nil
+	return ys, nil
 }
 
 func (s yamuxSession) AcceptStream() (MuxedStream, error) {
