@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -33,45 +34,54 @@ const (
 	halfCloseProto = protocol.ID("/relayd-interop/half-close/1.0.0")
 )
 
-// TestCircuitEndings: for each relay kind and transport,
+// TestCircuitEndings: for each transport, both relay kinds side by side
+// (the data-cap runs of both at the same time, so both meet the same load):
 //   - data cap (--limit-data 131072): the dialer streams 4× the cap; the
 //     target must get the full cap (to the frame: as many bytes as the best
 //     run of either relay on that transport) in at least as many runs on
-//     relayd as on the reference, and then an error or an end;
+//     relayd as on the reference, up to chance (compareDataCap), and then
+//     an error or an end;
 //   - duration cap (--limit-duration 2s): on an idle circuit the target's
 //     read fails with a stream reset within 10% of the cap;
 //   - half-close from either side: every byte, then EOF, and the other
 //     direction then carries every byte and EOF too.
 func TestCircuitEndings(t *testing.T) {
 	ca := newTestCA(t)
-	received := map[string]map[string][]int64{} // transport → kind → bytes per run
-	var mu sync.Mutex
-	forEachKind(t, func(t *testing.T, kind string) {
+	type relays struct{ data, dur *relayProc }
+	byKind := map[string]relays{}
+	for _, kind := range kinds() {
 		flags := []string{"--tls-cert", ca.CertFile, "--tls-key", ca.KeyFile, "--max-reservations", "1000"}
 		if kind == kindRelayd {
 			flags = append(flags, relaxedQuotas()...)
 		}
-		data := startRelayOn(t, kind, transportListen(), append(flags, "--limit-data", fmt.Sprint(endingCapData))...)
-		dur := startRelayOn(t, kind, transportListen(), append(flags, "--limit-duration", endingDuration.String())...)
-		for _, tr := range relayTransports() {
-			t.Run(tr, func(t *testing.T) {
-				t.Run("data_cap", func(t *testing.T) {
-					got := dataCapRuns(t, ca, data, tr)
-					mu.Lock()
-					if received[tr] == nil {
-						received[tr] = map[string][]int64{}
-					}
-					received[tr][kind] = got
-					mu.Unlock()
-				})
-				t.Run("duration_cap", func(t *testing.T) { durationCapRuns(t, ca, dur, tr) })
-				t.Run("half_close_dialer_first", func(t *testing.T) { halfCloseRuns(t, ca, data, tr, true) })
-				t.Run("half_close_target_first", func(t *testing.T) { halfCloseRuns(t, ca, data, tr, false) })
-			})
+		byKind[kind] = relays{
+			data: startRelayOn(t, kind, transportListen(), append(flags, "--limit-data", fmt.Sprint(endingCapData))...),
+			dur:  startRelayOn(t, kind, transportListen(), append(flags, "--limit-duration", endingDuration.String())...),
 		}
-	})
+	}
 	for _, tr := range relayTransports() {
-		compareDataCap(t, tr, received[tr])
+		t.Run(tr, func(t *testing.T) {
+			t.Run("data_cap", func(t *testing.T) {
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				received := map[string][]int64{}
+				for kind, r := range byKind {
+					wg.Go(func() {
+						got := dataCapRuns(t, ca, r.data, tr)
+						mu.Lock()
+						received[kind] = got
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+				compareDataCap(t, tr, received)
+			})
+			for kind, r := range byKind {
+				t.Run("duration_cap/"+kind, func(t *testing.T) { durationCapRuns(t, ca, r.dur, tr) })
+				t.Run("half_close_dialer_first/"+kind, func(t *testing.T) { halfCloseRuns(t, ca, r.data, tr, true) })
+				t.Run("half_close_target_first/"+kind, func(t *testing.T) { halfCloseRuns(t, ca, r.data, tr, false) })
+			}
+		})
 	}
 }
 
@@ -97,13 +107,47 @@ func compareDataCap(t *testing.T, tr string, byKind map[string][]int64) {
 		t.Logf("data cap over %s: %s delivered the full %d bytes in %d of %d runs (min %d, median %d)",
 			tr, kind, full, count[kind], len(runs), sorted[0], sorted[len(sorted)/2])
 	}
-	if _, ok := byKind[kindReference]; !ok {
+	rd, okd := byKind[kindRelayd]
+	rr, okr := byKind[kindReference]
+	if !okd || !okr {
 		return
 	}
-	if _, ok := byKind[kindRelayd]; ok && count[kindRelayd] < count[kindReference] {
-		t.Errorf("data cap over %s: relayd delivered the full cap in %d runs, the reference in %d",
-			tr, count[kindRelayd], count[kindReference])
+	if count[kindRelayd] >= count[kindReference] {
+		return
 	}
+	// Which runs come out full is partly the target's luck: go-libp2p drops
+	// the bytes a relayed conn's reader has not taken yet when the conn
+	// ends, on either relay, so two runs of one relay differ by a few runs
+	// out of 20. Fewer full runs than the reference fail the test when
+	// they are not chance (one-sided Fisher exact test, p < 0.01): relayd
+	// before this check reset QUIC streams at the cap, 2 full runs of 20
+	// against the reference's 15 (p < 0.0001).
+	p := fisherLess(count[kindRelayd], len(rd), count[kindReference], len(rr))
+	msg := fmt.Sprintf("data cap over %s: relayd delivered the full cap in %d of %d runs, the reference in %d of %d (p = %.3f)",
+		tr, count[kindRelayd], len(rd), count[kindReference], len(rr), p)
+	if p < 0.01 {
+		t.Error(msg)
+		return
+	}
+	t.Log(msg + ": within chance")
+}
+
+// fisherLess is the one-sided Fisher exact test: the probability that,
+// with a+b successes spread at random over groups of na and nb runs, the
+// first group gets a or fewer.
+func fisherLess(a, na, b, nb int) float64 {
+	k, n := a+b, na+nb
+	lchoose := func(n, k int) float64 {
+		x, _ := math.Lgamma(float64(n + 1))
+		y, _ := math.Lgamma(float64(k + 1))
+		z, _ := math.Lgamma(float64(n - k + 1))
+		return x - y - z
+	}
+	p := 0.0
+	for i := max(0, k-nb); i <= a; i++ {
+		p += math.Exp(lchoose(na, i) + lchoose(nb, k-i) - lchoose(n, k))
+	}
+	return p
 }
 
 // trialPair is a target reserved on r over tr and a dialer connected to
@@ -206,7 +250,7 @@ func dataCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) []int64 {
 		}
 		s, err := openReady(t, b, a.ID(), countProto)
 		if err != nil {
-			t.Errorf("run %d: open stream: %v", i, err)
+			t.Errorf("%s run %d: open stream: %v", r.Kind, i, err)
 			return
 		}
 		payload := make([]byte, endingChunk)
@@ -219,10 +263,10 @@ func dataCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) []int64 {
 		case e := <-ends:
 			out[i] = e.n
 			if e.n > endingCapData {
-				t.Errorf("run %d: target received %d bytes through a %d-byte cap", i, e.n, endingCapData)
+				t.Errorf("%s run %d: target received %d bytes through a %d-byte cap", r.Kind, i, e.n, endingCapData)
 			}
 		case <-time.After(10 * time.Second):
-			t.Errorf("run %d: the target's stream neither ended nor failed 10 s after the dialer's writes ended (write error %v)", i, werr)
+			t.Errorf("%s run %d: the target's stream neither ended nor failed 10 s after the dialer's writes ended (write error %v)", r.Kind, i, werr)
 		}
 		s.Reset()
 	})
@@ -333,4 +377,19 @@ func exchange(s network.Stream, out, in []byte, first bool) error {
 		return err
 	}
 	return send()
+}
+
+func TestFisherLess(t *testing.T) {
+	for _, tt := range []struct {
+		a, na, b, nb int
+		lo, hi       float64
+	}{
+		{2, 20, 15, 20, 0, 0.0001},    // relayd before: QUIC streams reset at the cap
+		{16, 20, 19, 20, 0.1, 0.2},    // chance
+		{20, 20, 20, 20, 0.999, 1.01}, // equal
+	} {
+		if p := fisherLess(tt.a, tt.na, tt.b, tt.nb); p < tt.lo || p > tt.hi {
+			t.Errorf("fisherLess(%d/%d vs %d/%d) = %g, want in [%g, %g]", tt.a, tt.na, tt.b, tt.nb, p, tt.lo, tt.hi)
+		}
+	}
 }
