@@ -64,9 +64,8 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 	src.SetDeadline(deadline)
 	dst.SetDeadline(deadline)
 	stop := context.AfterFunc(s.ctx, func() {
-		if c.finish(EndShutdown) {
-			c.reset()
-		}
+		c.finish(EndShutdown)
+		c.reset()
 	})
 	defer stop()
 	var wg sync.WaitGroup
@@ -144,15 +143,15 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 	}
 }
 
+// failDir resets the circuit: an error, or the duration cap's deadline,
+// ends both directions at once, even one still flowing after the other
+// reached the data cap. The reason is recorded only if it is the first.
 func (s *Service) failDir(c *circuit, err error) {
 	e := EndError
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		e = EndLimitDuration
 	}
-	if c.finish(e) {
-		c.reset()
-	}
+	c.finish(e)
+	c.reset()
 }
-
-var _ = time.Second

@@ -201,3 +201,41 @@ func floodResets(t *testing.T, r *relay.Relay, b *host.Host, target identity.Pee
 		st.Reset()
 	}
 }
+
+// TestDurationCapAfterDataCap: one direction reached the data cap, the
+// other still flows; at the duration cap the circuit is reset all the
+// same.
+func TestDurationCapAfterDataCap(t *testing.T) {
+	leakcheck.Check(t)
+	const capBytes = 16 << 10
+	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{LimitData: capBytes, LimitDuration: time.Second}})
+	a := newClient(t, r, addr)
+	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(20 * time.Second))
+		s.Write(make([]byte, 4*capBytes))
+		io.Copy(io.Discard, s)
+	}))
+	if _, err := circuit.Reserve(ctxT(t), a, r.ID()); err != nil {
+		t.Fatal(err)
+	}
+	b := newClient(t, r, addr)
+	st, _, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(20 * time.Second))
+	if n, err := io.Copy(io.Discard, st); n != capBytes || err != nil {
+		t.Fatalf("received %d bytes, then %v; want %d, then EOF", n, err, capBytes)
+	}
+	var werr error
+	for werr == nil {
+		_, werr = st.Write([]byte("still here"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(werr, yamux.ErrConnectionReset) {
+		t.Fatalf("write after the duration cap: %v, want a stream reset", werr)
+	}
+	waitStreams(t, r, time.Second, a.ID(), b.ID())
+}
