@@ -11,13 +11,21 @@
 // CONNECT/STATUS, answer B with STATUS OK and the Limit of B's class, then
 // splice. RESERVE asks the limiter likewise (ACL, rates, then the quotas
 // on active slots). Policy lives in package limiter; every refusal goes
-// through refuse, which writes the spec's status code (limiter.Refusal's
+// through refuse, which writes the spec's status code (status.go's
 // table for policy outcomes), logs the reason and the requester's class at
 // debug, and counts it.
 //
-// Caps: the data cap counts relayed payload bytes per direction (spec); when
-// either direction reaches it, or the duration cap passes, both streams are
-// reset. A class's rate cap (limiter.Limit.Rate) paces each direction with a
+// Caps: the data cap counts relayed payload bytes per direction (spec).
+// A direction that reaches it has delivered every counted byte; then the
+// destination's write side is half-closed (FIN) and the source's read side
+// closed (QUIC STOP_SENDING; on yamux an RST once the source's other
+// direction has ended too, see p2p/host), so the sender's further writes
+// fail while the other direction carries on, as in go-libp2p's relay. A
+// direction that ends with EOF is half-closed the same way. When the
+// duration cap passes (the streams' deadline), on an error on either leg,
+// at shutdown and at the drain deadline, both streams are reset at once
+// (yamux RST / QUIC RESET_STREAM + STOP_SENDING), and relayd's state for
+// them is freed at once. A class's rate cap (limiter.Limit.Rate) paces each direction with a
 // token bucket (pace.go): the copy loop waits before writing, so the
 // sender is slowed by flow control instead of cut. A circuit's two copy
 // goroutines belong to the Service and end with the circuit; Close waits

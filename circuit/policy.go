@@ -16,9 +16,9 @@ func peerOf(c *host.Conn) limiter.Peer {
 }
 
 // refusePolicy answers a request the limiter refused, with the status and
-// reason its one table gives err.
+// reason the tables give err (status.go, limiter's Reason).
 func (s *Service) refusePolicy(st *host.Stream, req limiter.Request, err error) {
-	status, reason := limiter.Refusal(err, req)
+	status, reason := refusal(err, req)
 	s.refuse(st, string(req), status, reason, err)
 }
 

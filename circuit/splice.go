@@ -64,9 +64,8 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 	src.SetDeadline(deadline)
 	dst.SetDeadline(deadline)
 	stop := context.AfterFunc(s.ctx, func() {
-		if c.finish(EndShutdown) {
-			c.reset()
-		}
+		c.finish(EndShutdown)
+		c.reset()
 	})
 	defer stop()
 	var wg sync.WaitGroup
@@ -78,15 +77,30 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 	}()
 	s.copyDir(c, src, dst, lim, EndDstClosed)
 	wg.Wait()
+	// Unless reset, each stream's write side is closed now and its read
+	// side at EOF or closed; Close again is what ends a yamux stream whose
+	// read side was abandoned at the cap (host's yamuxStream.Close). On a
+	// reset stream it does nothing.
+	src.Close()
+	dst.Close()
 	if e := c.end.Load(); e != nil {
 		return *e
 	}
 	return EndSrcClosed
 }
 
-// copyDir copies r to w until EOF (then half-closes w), a cap or an error
-// (then resets the circuit), paced to lim.Rate. eofEnd names who closed on
-// EOF.
+// copyDir copies r to w, paced to lim.Rate, until one of:
+//   - EOF: w is half-closed, so the other side gets every byte, then EOF;
+//   - the data cap: every counted byte has been written to w, then w is
+//     half-closed and r's read side closed (QUIC: STOP_SENDING; yamux: an
+//     RST once our write side to r is closed too), so the sender's further
+//     writes fail. Like go-libp2p's relay (io.LimitReader, CloseWrite,
+//     CloseRead), the cap never discards a counted byte;
+//   - an error, including the duration cap's deadline: the circuit is
+//     reset, both streams in both directions.
+//
+// The other direction carries on in the first two cases. eofEnd names who
+// closed on EOF.
 func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofEnd End) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -98,9 +112,9 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 		chunk := pace.chunk(buf)
 		if max > 0 {
 			if n >= max {
-				if c.finish(EndLimitData) {
-					c.reset()
-				}
+				c.finish(EndLimitData)
+				w.Close()
+				r.CloseRead()
 				return
 			}
 			chunk = chunk[:min(int64(len(chunk)), max-n)]
@@ -129,15 +143,15 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 	}
 }
 
+// failDir resets the circuit: an error, or the duration cap's deadline,
+// ends both directions at once, even one still flowing after the other
+// reached the data cap. The reason is recorded only if it is the first.
 func (s *Service) failDir(c *circuit, err error) {
 	e := EndError
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		e = EndLimitDuration
 	}
-	if c.finish(e) {
-		c.reset()
-	}
+	c.finish(e)
+	c.reset()
 }
-
-var _ = time.Second

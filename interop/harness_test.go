@@ -186,7 +186,7 @@ func launchRelayOn(t testing.TB, kind, keyFile string, listen []string, flags ..
 	if bin.err != nil {
 		t.Fatalf("%s binary unavailable: %v", kind, bin.err)
 	}
-	// relayd serves /metrics on 127.0.0.1:9090 by default; parallel relays
+	// relayd serves /metrics on 127.0.0.1:9494 by default; parallel relays
 	// (and anything else on the machine) would collide on that port.
 	args := []string{"serve", "--identity", keyFile,
 		"--admin-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}

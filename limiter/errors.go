@@ -1,13 +1,9 @@
 package limiter
 
-import (
-	"errors"
+import "errors"
 
-	"github.com/relayd/relayd/circuit/wire"
-)
-
-// Refusals: one sentinel per outcome. Refusal maps each to its status code
-// and label.
+// Refusals: one sentinel per outcome. Reason maps each to its label;
+// circuit maps each to the spec's status code.
 var (
 	// ErrDenied: the peer or its address is on a deny list.
 	ErrDenied = errors.New("denied by ACL")
@@ -38,45 +34,30 @@ const (
 	RequestConnect Request = "connect"
 )
 
-// refusals is the one table from a policy outcome to what the client
-// reads (the spec's status for each request) and the reason label logs and
-// metrics carry.
+// refusals is the one table from a policy outcome to the reason label logs
+// and metrics carry. The status code a client reads for each is circuit's
+// (circuit/status.go): the wire is not the limiter's business.
 var refusals = []struct {
-	err              error
-	reason           string
-	reserve, connect wire.Status
+	err    error
+	reason string
 }{
-	{ErrDenied, "acl_denied", wire.StatusPermissionDenied, wire.StatusPermissionDenied},
-	{ErrRate, "rate", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-	{ErrIPQuota, "ip_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-	{ErrSubnetQuota, "subnet_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-	{ErrTotalQuota, "total_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-	{ErrCircuitQuota, "circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
-	{ErrTotalCircuits, "total_circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
+	{ErrDenied, "acl_denied"},
+	{ErrRate, "rate"},
+	{ErrIPQuota, "ip_quota"},
+	{ErrSubnetQuota, "subnet_quota"},
+	{ErrTotalQuota, "total_quota"},
+	{ErrCircuitQuota, "circuit_quota"},
+	{ErrTotalCircuits, "total_circuit_quota"},
 }
 
-// Refusal is the status code and reason label to answer req with when it
-// failed with err. An error outside the table (a store failure) is
-// RESERVATION_REFUSED or CONNECTION_FAILED with reason "error".
-func Refusal(err error, req Request) (wire.Status, string) {
+// Reason is err's label in the table, "error" outside it (a store failure).
+func Reason(err error) string {
 	for _, r := range refusals {
 		if errors.Is(err, r.err) {
-			if req == RequestConnect {
-				return r.connect, r.reason
-			}
-			return r.reserve, r.reason
+			return r.reason
 		}
 	}
-	if req == RequestConnect {
-		return wire.StatusConnectionFailed, "error"
-	}
-	return wire.StatusReservationRefused, "error"
-}
-
-// Reason is err's label in the table, "error" outside it.
-func Reason(err error) string {
-	_, reason := Refusal(err, RequestReserve)
-	return reason
+	return "error"
 }
 
 // Reasons lists the table's labels, for metrics to create at 0.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/p2p/identity"
 )
 
@@ -271,30 +270,24 @@ func TestAllowListedClassSkipsPerPeerQuotas(t *testing.T) {
 	}
 }
 
-func TestRefusalTable(t *testing.T) {
+func TestReasonTable(t *testing.T) {
 	tests := []struct {
-		err              error
-		reason           string
-		reserve, connect wire.Status
+		err    error
+		reason string
 	}{
-		{ErrDenied, "acl_denied", wire.StatusPermissionDenied, wire.StatusPermissionDenied},
-		{fmt.Errorf("wrapped: %w", ErrRate), "rate", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-		{ErrIPQuota, "ip_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-		{ErrSubnetQuota, "subnet_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-		{ErrTotalQuota, "total_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
-		{ErrCircuitQuota, "circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
-		{ErrTotalCircuits, "total_circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
-		{errors.New("store down"), "error", wire.StatusReservationRefused, wire.StatusConnectionFailed},
+		{ErrDenied, "acl_denied"},
+		{fmt.Errorf("wrapped: %w", ErrRate), "rate"},
+		{ErrIPQuota, "ip_quota"},
+		{ErrSubnetQuota, "subnet_quota"},
+		{ErrTotalQuota, "total_quota"},
+		{ErrCircuitQuota, "circuit_quota"},
+		{ErrTotalCircuits, "total_circuit_quota"},
+		{errors.New("store down"), "error"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.reason, func(t *testing.T) {
-			if st, r := Refusal(tt.err, RequestReserve); st != tt.reserve || r != tt.reason {
-				t.Errorf("reserve: %v %q", st, r)
-			}
-			if st, r := Refusal(tt.err, RequestConnect); st != tt.connect || r != tt.reason {
-				t.Errorf("connect: %v %q", st, r)
-			}
-		})
+		if r := Reason(tt.err); r != tt.reason {
+			t.Errorf("Reason(%v) = %q, want %q", tt.err, r, tt.reason)
+		}
 	}
 	if len(Reasons()) != len(tests)-1 {
 		t.Errorf("Reasons() = %v: a table row lacks a test", Reasons())

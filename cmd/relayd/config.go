@@ -202,8 +202,8 @@ type Config struct {
 	// with pprof, /debug/pprof/. It is unauthenticated, so keep it on
 	// loopback or a private network, and apart from the relay ports. The
 	// host must be an IP address, localhost or empty (all interfaces).
-	// Default: 127.0.0.1:9090. Empty (in the file or as --admin-listen=)
-	// disables it.
+	// Default: 127.0.0.1:9494 (not 9090, Prometheus's own port, so the two
+	// share a host). Empty (in the file or as --admin-listen=) disables it.
 	AdminListen string `yaml:"admin_listen"`
 
 	// Serve Go's profiling endpoints under /debug/pprof/ on admin_listen.
@@ -258,7 +258,7 @@ func defaultConfig() Config {
 		HandshakeTimeout:         10 * time.Second,
 		LogLevel:                 "info",
 		LogFormat:                "text",
-		AdminListen:              "127.0.0.1:9090",
+		AdminListen:              "127.0.0.1:9494",
 		Pprof:                    false,
 		DrainTimeout:             30 * time.Second,
 	}
@@ -458,7 +458,7 @@ func checkAdminListen(s string) error {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:9090", s)
+		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:9494", s)
 	}
 	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
 		return fmt.Errorf("invalid address %q: host must be an IP address or localhost", s)

@@ -23,7 +23,7 @@
 // prints the effective configuration and docs/config.md lists every field.
 //
 // serve also runs the admin HTTP endpoint (admin_listen, default
-// 127.0.0.1:9090: /metrics, /healthz, /readyz, opt-in /debug/pprof/) on one
+// 127.0.0.1:9494: /metrics, /healthz, /readyz, opt-in /debug/pprof/) on one
 // Prometheus registry holding the process, Go runtime, build-info and relay
 // collectors (package metrics).
 //

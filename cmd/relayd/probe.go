@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,11 +78,10 @@ func probe(ctx context.Context, addr ma.Multiaddr, relayID identity.PeerID, size
 		return fmt.Errorf("probe: peer A: %w", err)
 	}
 	defer a.Close()
-	got := make(chan error, 1)
+	got := make(chan echoed, 1)
 	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
 		defer s.Close()
-		_, err := io.Copy(s, s)
-		got <- err
+		got <- echoAndHash(s)
 	}))
 	start := time.Now()
 	info, err := circuit.Reserve(ctx, a, relayID)
@@ -103,11 +103,53 @@ func probe(ctx context.Context, addr ma.Multiaddr, relayID identity.PeerID, size
 	defer st.Close()
 	step("connect", start)
 	start = time.Now()
-	if err := echoThrough(ctx, st, size); err != nil {
+	sum, err := echoThrough(ctx, st, size)
+	if err != nil {
 		return fmt.Errorf("probe: echo: %w", err)
+	}
+	// B's half-close ends A's echo; A's account of what reached it shows
+	// the echo came from A through the circuit, not from the relay.
+	st.Close()
+	select {
+	case e := <-got:
+		if err := e.check(size, sum); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("probe: waiting for peer A: %w", ctx.Err())
 	}
 	step(fmt.Sprintf("echo %d bytes", size), start)
 	return nil
+}
+
+// echoed is what peer A's stop handler saw: the bytes it echoed, counted
+// and hashed, and how its echo ended.
+type echoed struct {
+	n   int64
+	sum [sha256.Size]byte
+	err error
+}
+
+// check compares A's account with what B sent.
+func (e echoed) check(size int, sum [sha256.Size]byte) error {
+	switch {
+	case e.err != nil:
+		return fmt.Errorf("peer A's echo: %w", e.err)
+	case e.n != int64(size):
+		return fmt.Errorf("peer A received %d bytes, B sent %d", e.n, size)
+	case e.sum != sum:
+		return fmt.Errorf("peer A received %d bytes that differ from those B sent", e.n)
+	}
+	return nil
+}
+
+func echoAndHash(s *host.Stream) echoed {
+	h := sha256.New()
+	n, err := io.Copy(s, io.TeeReader(s, h))
+	var e echoed
+	e.n, e.err = n, err
+	h.Sum(e.sum[:0])
+	return e
 }
 
 // probeHost is a fresh client identity connected to the relay.
@@ -127,12 +169,15 @@ func probeHost(ctx context.Context, addr ma.Multiaddr, relayID identity.PeerID) 
 	return h, nil
 }
 
-func echoThrough(ctx context.Context, st *host.Stream, size int) error {
+// echoThrough sends size random bytes on st, checks that the same bytes
+// come back, and returns their SHA-256.
+func echoThrough(ctx context.Context, st *host.Stream, size int) ([sha256.Size]byte, error) {
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
 	msg := make([]byte, size)
 	rand.Read(msg)
+	sum := sha256.Sum256(msg)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := st.Write(msg)
@@ -140,15 +185,15 @@ func echoThrough(ctx context.Context, st *host.Stream, size int) error {
 	}()
 	back := make([]byte, size)
 	if _, err := io.ReadFull(st, back); err != nil {
-		return err
+		return sum, err
 	}
 	if err := <-errc; err != nil {
-		return err
+		return sum, err
 	}
 	if !bytes.Equal(back, msg) {
-		return errors.New("echoed bytes differ")
+		return sum, errors.New("echoed bytes differ")
 	}
-	return nil
+	return sum, nil
 }
 
 func limitText(l *wire.Limit) string {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 
@@ -66,5 +68,28 @@ func TestProbeUnreachableRelayFails(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"probe", "--timeout", "5s", addr}, &out, &errOut); code != exitFailure {
 		t.Fatalf("exit %d, want %d", code, exitFailure)
+	}
+}
+
+// TestProbeChecksWhatAReceived: the probe fails unless peer A itself saw
+// exactly the bytes B sent (a relay that echoed by itself would pass B's
+// comparison alone).
+func TestProbeChecksWhatAReceived(t *testing.T) {
+	msg := []byte("probe payload")
+	sum := sha256.Sum256(msg)
+	tests := []struct {
+		name string
+		e    echoed
+		ok   bool
+	}{
+		{"same bytes", echoed{n: int64(len(msg)), sum: sum}, true},
+		{"nothing reached A", echoed{sum: sha256.Sum256(nil)}, false},
+		{"other bytes", echoed{n: int64(len(msg)), sum: sha256.Sum256([]byte("other payload"))}, false},
+		{"A's echo failed", echoed{n: int64(len(msg)), sum: sum, err: errors.New("stream reset")}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.e.check(len(msg), sum); (err == nil) != tt.ok {
+			t.Errorf("%s: check = %v", tt.name, err)
+		}
 	}
 }

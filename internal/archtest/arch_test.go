@@ -68,6 +68,75 @@ func TestArchitecture(t *testing.T) {
 	}
 }
 
+// layers is DESIGN's layer order, bottom up, by top-level directory: a
+// package may import packages of a lower layer and of its own directory
+// (p2p/host → p2p/noise, circuit → circuit/wire), never one beside or
+// above it. internal/ is below everything.
+var layers = [][]string{
+	{"internal"},
+	{"ratelimit"},
+	{"p2p"},
+	{"limiter", "reservation"},
+	{"circuit", "dcutr"},
+	{"metrics", "tlsacme"},
+	{"relay"},
+	{"cmd"},
+}
+
+// layerOf is the layer and directory of a package path inside the module;
+// ok is false for a directory the table does not know.
+func layerOf(path string) (layer int, dir string, ok bool) {
+	dir, _, _ = strings.Cut(strings.TrimPrefix(path, module+"/"), "/")
+	for i, l := range layers {
+		for _, d := range l {
+			if d == dir {
+				return i, dir, true
+			}
+		}
+	}
+	return 0, dir, false
+}
+
+func TestLayerOrder(t *testing.T) {
+	for _, p := range listPackages(t) {
+		pl, pdir, ok := layerOf(p.ImportPath)
+		if !ok {
+			t.Errorf("%s: directory %q is in no layer: add it to layers (and to DESIGN)", p.ImportPath, pdir)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			il, idir, ok := layerOf(imp)
+			if !ok || idir == pdir {
+				continue // an unknown directory is reported as a package
+			}
+			if il >= pl {
+				t.Errorf("%s imports %s: %s is not below %s in DESIGN's layer order", p.ImportPath, imp, idir, pdir)
+			}
+		}
+	}
+}
+
+func TestLayerOf(t *testing.T) {
+	for path, want := range map[string]int{
+		module + "/internal/leakcheck": 0,
+		module + "/ratelimit":          1,
+		module + "/p2p/host":           2,
+		module + "/limiter":            3,
+		module + "/reservation":        3,
+		module + "/circuit/wire":       4,
+		module + "/metrics":            5,
+		module + "/relay":              6,
+		module + "/cmd/relayd":         7,
+	} {
+		if got, _, ok := layerOf(path); !ok || got != want {
+			t.Errorf("layerOf(%s) = %d, %v; want %d", path, got, ok, want)
+		}
+	}
+}
+
 // libp2pLayer reports whether a p2p/ package may import imp: anything
 // outside this module, and within it only p2p/, ratelimit and internal/.
 func libp2pLayer(imp string) bool {

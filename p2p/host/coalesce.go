@@ -3,39 +3,204 @@ package host
 import (
 	"encoding/binary"
 	"net"
+	"sync"
+	"sync/atomic"
 
 	"github.com/relayd/relayd/p2p/noise"
 )
 
+// yamux wire constants (spec: github.com/hashicorp/yamux/spec.md).
 const (
-	yamuxHeaderSize = 12
-	yamuxTypeData   = 0
+	yamuxHeaderSize       = 12
+	yamuxTypeData         = 0
+	yamuxTypeWindowUpdate = 1
+	yamuxTypePing         = 2
+	yamuxFlagSYN          = 0x1
+	yamuxFlagACK          = 0x2
+	yamuxFlagRST          = 0x8
+	// ourPing marks the IDs of the pings the host sends itself (see
+	// resetStream); hashicorp/yamux numbers its own pings from 0.
+	ourPing = 1 << 31
 )
 
-// frameCoalescer sits between yamux and Noise. hashicorp/yamux writes a
-// data frame's 12-byte header and its body in two Write calls, which over
-// Noise would cost two frames, two seals and two syscalls per data frame.
-// The header says whether a body follows (type Data, length > 0), so such a
-// header is held and sent with the body in one Noise frame. Only yamux's
-// send loop writes here, so no lock is needed; every held header is
-// followed by its body in the very next Write.
+// frameCoalescer is the byte path under one yamux session, between yamux
+// and Noise. It sees every frame boundary in both directions, which is what
+// lets the host reset a stream for real (hashicorp/yamux has no public
+// stream reset; see doc.go):
+//
+//   - Writes: hashicorp/yamux writes a data frame's 12-byte header and its
+//     body in two Write calls, which over Noise would cost two frames, two
+//     seals and two syscalls. The header says whether a body follows (type
+//     Data, length > 0), so such a header is held and sent with the body in
+//     one Noise frame. Only yamux's send loop calls Write; every held header
+//     is followed by its body in the very next Write. Frames the host adds
+//     (RST, ping) wait in out and are written between two of yamux's
+//     frames, under wmu, by whichever goroutine gets there first.
+//   - Reads: only yamux's receive loop calls Read. Each call returns bytes
+//     of at most one frame, so between two frames the host can hand yamux
+//     frames of its own (in): an RST that makes yamux drop a stream we
+//     reset. The answer to the host's own ping is swallowed here.
 type frameCoalescer struct {
 	*noise.Conn
-	hdr  [yamuxHeaderSize]byte
+
+	// write side
+	hdr  [yamuxHeaderSize]byte // held data header (send loop only)
 	held bool
+	wmu  sync.Mutex // held while one frame (or the queued frames) is written
+	omu  sync.Mutex
+	out  []byte      // frames to write at the next frame boundary
+	outN atomic.Bool // out is not empty
+
+	// read side (receive loop only)
+	rhdr  [yamuxHeaderSize]byte
+	rhdrN int    // header bytes read from Noise
+	rout  int    // header bytes handed to yamux
+	rbody uint32 // data-frame body bytes still to hand to yamux
+	rinj  []byte // injected frames being handed to yamux
+	imu   sync.Mutex
+	in    []byte // frames to hand to yamux at the next frame boundary
+
+	pings atomic.Uint32
 }
 
 func (c *frameCoalescer) Write(p []byte) (int, error) {
 	if c.held {
 		c.held = false
-		return c.Conn.WriteWithHeader(c.hdr[:], p)
+		c.wmu.Lock()
+		n, err := c.Conn.WriteWithHeader(c.hdr[:], p)
+		c.wmu.Unlock()
+		c.flush()
+		return n, err
 	}
 	if len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0 {
 		copy(c.hdr[:], p)
 		c.held = true
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	c.wmu.Lock()
+	n, err := c.Conn.Write(p)
+	c.wmu.Unlock()
+	c.flush()
+	return n, err
+}
+
+// send queues whole frames for the peer and writes them now unless a frame
+// is being written, whose writer then writes them (flush after its
+// unlock), so they never wait for yamux's next frame.
+func (c *frameCoalescer) send(frames []byte) {
+	c.omu.Lock()
+	c.out = append(c.out, frames...)
+	c.outN.Store(true)
+	c.omu.Unlock()
+	c.flush()
+}
+
+// flush writes the queued frames if no frame is being written. Whoever
+// holds wmu flushes after releasing it, so a frame queued while TryLock
+// fails is never stranded.
+func (c *frameCoalescer) flush() {
+	for c.outN.Load() {
+		if !c.wmu.TryLock() {
+			return
+		}
+		c.omu.Lock()
+		b := c.out
+		c.out = nil
+		c.outN.Store(false)
+		c.omu.Unlock()
+		if len(b) > 0 {
+			// An error is sticky in Noise: yamux's next write sees it
+			// and ends the session.
+			c.Conn.Write(b)
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// inject queues whole frames for our own yamux, handed over at the next
+// frame boundary of the peer's byte stream.
+func (c *frameCoalescer) inject(frames []byte) {
+	c.imu.Lock()
+	c.in = append(c.in, frames...)
+	c.imu.Unlock()
+}
+
+func (c *frameCoalescer) takeInjected() []byte {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	b := c.in
+	c.in = nil
+	return b
+}
+
+func (c *frameCoalescer) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		switch {
+		case len(c.rinj) > 0:
+			n := copy(p, c.rinj)
+			c.rinj = c.rinj[n:]
+			return n, nil
+		case c.rbody > 0:
+			n, err := c.Conn.Read(p[:min(uint32(len(p)), c.rbody)])
+			c.rbody -= uint32(n)
+			return n, err
+		case c.rhdrN == yamuxHeaderSize:
+			n := copy(p, c.rhdr[c.rout:])
+			c.rout += n
+			if c.rout == yamuxHeaderSize {
+				if c.rhdr[1] == yamuxTypeData {
+					c.rbody = binary.BigEndian.Uint32(c.rhdr[8:])
+				}
+				c.rhdrN, c.rout = 0, 0
+			}
+			return n, nil
+		}
+		if c.rhdrN == 0 {
+			// A frame boundary: our own frames go first.
+			if c.rinj = c.takeInjected(); len(c.rinj) > 0 {
+				continue
+			}
+		}
+		n, err := c.Conn.Read(c.rhdr[c.rhdrN:])
+		c.rhdrN += n
+		if err != nil {
+			return 0, err
+		}
+		if c.rhdrN == yamuxHeaderSize && isOurPingAck(c.rhdr[:]) {
+			c.rhdrN = 0
+		}
+	}
+}
+
+func isOurPingAck(h []byte) bool {
+	return h[1] == yamuxTypePing && binary.BigEndian.Uint16(h[2:])&yamuxFlagACK != 0 &&
+		binary.BigEndian.Uint32(h[8:])&ourPing != 0
+}
+
+// resetStream resets stream id for real: an RST frame goes to the peer
+// between two frames, followed by a ping whose answer is a frame boundary
+// on the way in, where the same RST is handed to our own yamux, which then
+// drops the stream as if the peer had reset it (state freed, no FIN, no
+// close timer). See doc.go.
+func (c *frameCoalescer) resetStream(id uint32) {
+	var f [3 * yamuxHeaderSize]byte
+	rst := encodeYamux(f[:yamuxHeaderSize], yamuxTypeWindowUpdate, yamuxFlagRST, id, 0)
+	encodeYamux(f[yamuxHeaderSize:2*yamuxHeaderSize], yamuxTypePing, yamuxFlagSYN, 0, ourPing|c.pings.Add(1)&(ourPing-1))
+	copy(f[2*yamuxHeaderSize:], rst)
+	c.inject(f[2*yamuxHeaderSize:])
+	c.send(f[:2*yamuxHeaderSize])
+}
+
+func encodeYamux(h []byte, typ byte, flags uint16, id, length uint32) []byte {
+	h[0] = 0
+	h[1] = typ
+	binary.BigEndian.PutUint16(h[2:], flags)
+	binary.BigEndian.PutUint32(h[4:], id)
+	binary.BigEndian.PutUint32(h[8:], length)
+	return h
 }
 
 var _ net.Conn = (*frameCoalescer)(nil)

@@ -67,6 +67,15 @@ func (c *Conn) Relayed() bool { return false }
 // Opened is when the connection finished its upgrade.
 func (c *Conn) Opened() time.Time { return c.opened }
 
+// NumStreams is how many streams the muxer holds state for, and whether it
+// can tell: yamux can, QUIC (quic-go) cannot.
+func (c *Conn) NumStreams() (int, bool) {
+	if y, ok := c.mux.(yamuxSession); ok {
+		return y.NumStreams(), true
+	}
+	return 0, false
+}
+
 // Close closes the connection and every stream on it.
 func (c *Conn) Close() error { return c.mux.Close() }
 
@@ -114,9 +123,12 @@ func (c *Conn) serve() {
 			ms.Reset()
 			continue
 		}
-		c.h.wg.Go(func() {
+		if !c.h.goTracked(func() {
 			defer c.inflight.Add(-1)
 			c.h.handleStream(c, ms)
-		})
+		}) {
+			c.inflight.Add(-1)
+			ms.Reset()
+		}
 	}
 }

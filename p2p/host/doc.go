@@ -40,7 +40,40 @@
 // keep-alive off (clients ping us, and TCP keep-alive finds dead peers, so we
 // save a goroutine and a timer per connection), accept backlog 16, 256 KiB
 // stream windows (the spec's initial window; it cannot go lower), write
-// timeout 10 s, stream close timeout 10 s. That library has no public stream
-// reset, so Reset half-closes and the close timeout turns it into a RST if the
-// peer does not close its side.
+// timeout 10 s, stream close timeout 10 s (a graceful close the peer never
+// answers).
+//
+// Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
+// the peer reads every byte, then EOF, and may keep sending. Reset is a
+// real reset at once: QUIC RESET_STREAM + STOP_SENDING; on yamux an RST
+// frame (type WindowUpdate, flag RST, length 0). hashicorp/yamux has no
+// public reset (its own RST goes out only after StreamCloseTimeout), so the
+// host makes one on the byte path it owns under the session
+// (frameCoalescer, coalesce.go), which sees every frame boundary:
+//   - to the peer: the RST frame is queued and written under the
+//     coalescer's write lock, between two of yamux's frames (yamux writes a
+//     frame in at most two calls, header then body, and the coalescer sends
+//     both in one Noise write), either at once or by the send loop right
+//     after the frame it is writing; a ping with an ID of ours (top bit
+//     set) follows it;
+//   - to ourselves: the same RST frame is handed to our session's receive
+//     loop at the next frame boundary of the peer's byte stream (the
+//     coalescer returns at most one frame per Read). yamux then handles it
+//     as a peer's reset: the stream is marked reset, removed from the
+//     session (NumStreams drops), blocked calls return, and no FIN, close
+//     timer or later RST is sent for it. The ping's answer guarantees such a
+//     boundary within one round trip even on an idle connection, and the
+//     coalescer swallows it. Until then the stream wrapper already fails
+//     Read and Write with ErrStreamReset.
+//
+// Frames yamux had queued for the stream before the RST may still follow
+// it; the spec has receivers ignore frames for unknown streams, and both
+// hashicorp/yamux and go-libp2p's yamux do. As with any yamux RST, the peer
+// drops bytes it has received but not read yet.
+//
+// CloseRead stops reading. QUIC tells the peer (STOP_SENDING), whose
+// writes then fail. yamux has no such frame: CloseRead on a yamux stream
+// whose write side is closed resets it at once; otherwise the reset comes
+// when Close is called, and until then the peer may fill its window and
+// block. This is how the circuit ends a direction at the data cap.
 package host

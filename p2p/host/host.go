@@ -266,6 +266,19 @@ func (h *Host) Close() error {
 	return nil
 }
 
+// goTracked runs fn in a goroutine Close waits for; false (fn not run) once
+// Close has begun. The add happens under mu, after checking closed, so
+// every wg.Add happens before Close's wg.Wait, as circuit's track does.
+func (h *Host) goTracked(fn func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Go(fn)
+	return true
+}
+
 // addConn records c; false if the host is closed.
 func (h *Host) addConn(c *Conn) bool {
 	h.mu.Lock()

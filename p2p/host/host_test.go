@@ -162,3 +162,54 @@ func TestDisconnectNotifiesOnLastConn(t *testing.T) {
 		t.Fatal("no notification after the last connection closed")
 	}
 }
+
+// TestCloseRacesDialAndAccept closes a host while it is accepting inbound
+// connections, dialing out and starting stream handlers: every goroutine
+// the host started is joined (leakcheck) and no wg.Add races wg.Wait (run
+// with -race -count=20).
+func TestCloseRacesDialAndAccept(t *testing.T) {
+	leakcheck.Check(t)
+	h, addr := serveHost(t)
+	h.Handle("/t/sink", func(s *host.Stream) { io.Copy(io.Discard, s); s.Close() })
+	_, other := serveHost(t)
+	_ = other
+	peerHost, peerAddr := serveHost(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	var n int
+	for range 4 {
+		n++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for ctx.Err() == nil {
+				c := newHost(t)
+				if _, err := c.Dial(ctx, addr, h.ID()); err == nil {
+					if s, err := c.NewStream(ctx, h.ID(), "/t/sink"); err == nil {
+						s.Write([]byte("x"))
+						s.Close()
+					}
+				}
+				c.Close()
+			}
+		}()
+		n++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for ctx.Err() == nil {
+				if _, err := h.Dial(ctx, peerAddr, peerHost.ID()); errors.Is(err, host.ErrClosed) {
+					return
+				}
+			}
+		}()
+	}
+	waitFor(t, func() bool { return h.NumPeers() > 0 })
+	h.Close()
+	if _, err := h.Dial(ctx10(t), peerAddr, peerHost.ID()); !errors.Is(err, host.ErrClosed) {
+		t.Errorf("Dial after Close: %v, want ErrClosed", err)
+	}
+	cancel()
+	for range n {
+		<-done
+	}
+}

@@ -108,7 +108,9 @@ func (h *Host) acceptLoop(l *listener) {
 		}
 		switch c := c.(type) {
 		case transport.SecureConn:
-			h.wg.Go(func() { h.serveSecure(l, c) })
+			if !h.goTracked(func() { h.serveSecure(l, c) }) {
+				c.Close()
+			}
 		case transport.RawConn:
 			h.admitRaw(l, c)
 		default:
@@ -128,7 +130,10 @@ func (h *Host) admitRaw(l *listener, c transport.RawConn) {
 		c.Close()
 		return
 	}
-	h.wg.Go(func() { h.serveInbound(l, c) })
+	if !h.goTracked(func() { h.serveInbound(l, c) }) {
+		<-l.handshakes
+		c.Close()
+	}
 }
 
 func (h *Host) serveInbound(l *listener, raw transport.RawConn) {
@@ -169,5 +174,9 @@ func (h *Host) runConn(c *Conn, start time.Time) {
 	// A fresh goroutine serves the connection: this one's stack grew
 	// during the handshake's crypto and would stay large for the
 	// connection's whole life (2 KiB instead of 4 KiB or more).
-	h.wg.Go(c.serve)
+	if !h.goTracked(c.serve) {
+		// Close began after addConn: nobody serves c, so nobody would
+		// remove it.
+		h.removeConn(c)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/p2p/identity"
@@ -55,11 +54,11 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := yamux.Server(&frameCoalescer{Conn: sc}, yamuxConfig(h.log))
+	sess, err := newYamux(sc, true, h.log)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(yamuxSession{sess}, raw, sc, label, true), nil
+	return h.newConn(sess, raw, sc, label, true), nil
 }
 
 // upgradeOutbound is upgradeInbound's initiator side. An empty p accepts
@@ -86,11 +85,11 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := yamux.Client(&frameCoalescer{Conn: sc}, yamuxConfig(h.log))
+	sess, err := newYamux(sc, false, h.log)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(yamuxSession{sess}, raw, sc, label, false), nil
+	return h.newConn(sess, raw, sc, label, false), nil
 }
 
 // endpoints are a connection's two addresses.
@@ -145,7 +144,10 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 		return nil, ErrClosed
 	}
 	h.cfg.Tracer.ConnOpened(c.transport, false, time.Since(start))
-	h.wg.Go(c.serve)
+	if !h.goTracked(c.serve) {
+		h.removeConn(c)
+		return nil, ErrClosed
+	}
 	return c, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/relayd/relayd/p2p/noise"
 )
 
 // YamuxID is the multistream protocol ID of yamux.
@@ -25,9 +27,25 @@ func yamuxConfig(logger *slog.Logger) *yamux.Config {
 	return c
 }
 
-// yamuxSession adapts *yamux.Session to muxedConn.
+// yamuxSession adapts *yamux.Session to muxedConn. link is the byte path
+// under it, through which streams are reset.
 type yamuxSession struct {
 	*yamux.Session
+	link *frameCoalescer
+}
+
+// newYamux starts a yamux session over sc.
+func newYamux(sc *noise.Conn, server bool, logger *slog.Logger) (yamuxSession, error) {
+	link := &frameCoalescer{Conn: sc}
+	start := yamux.Client
+	if server {
+		start = yamux.Server
+	}
+	sess, err := start(link, yamuxConfig(logger))
+	if err != nil {
+		return yamuxSession{}, err
+	}
+	return yamuxSession{Session: sess, link: link}, nil
 }
 
 func (s yamuxSession) OpenStream(ctx context.Context) (MuxedStream, error) {
@@ -37,11 +55,12 @@ func (s yamuxSession) OpenStream(ctx context.Context) (MuxedStream, error) {
 	if err != nil {
 		return nil, err
 	}
+	ys := &yamuxStream{Stream: st, link: s.link}
 	if err := ctx.Err(); err != nil {
-		st.Close()
+		ys.Reset()
 		return nil, err
 	}
-	return yamuxStream{st}, nil
+	return ys, nil
 }
 
 func (s yamuxSession) AcceptStream() (MuxedStream, error) {
@@ -49,7 +68,7 @@ func (s yamuxSession) AcceptStream() (MuxedStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return yamuxStream{st}, nil
+	return &yamuxStream{Stream: st, link: s.link}, nil
 }
 
 func (s yamuxSession) Done() <-chan struct{} { return s.Session.CloseChan() }

@@ -108,11 +108,14 @@ type SecureConn interface {
 }
 
 // Stream is one stream of a multiplexed connection. Close half-closes the
-// write side (the peer may still send); Reset abandons both directions.
+// write side (the peer may still send); CloseRead stops reading, so the
+// peer's further writes fail (QUIC: STOP_SENDING; the host documents what
+// yamux does); Reset abandons both directions at once.
 type Stream interface {
 	io.Reader
 	io.Writer
 	Close() error
+	CloseRead() error
 	Reset() error
 	SetDeadline(time.Time) error
 	SetReadDeadline(time.Time) error

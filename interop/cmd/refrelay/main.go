@@ -5,9 +5,9 @@
 //
 // It deliberately takes relayd's flag names and meanings (zero = go-libp2p
 // default) so a scenario written once runs against either. The host is made
-// as close to relayd's wire stack as go-libp2p allows: TCP and WebSockets
-// (/ws, and /wss or /tls/ws with --tls-cert and --tls-key) only, Noise only,
-// yamux only; a resource manager with infinite limits and no connection
+// as close to relayd's wire stack as go-libp2p allows: TCP, QUIC
+// (/udp/.../quic-v1) and WebSockets (/ws, and /wss or /tls/ws with
+// --tls-cert and --tls-key) only, Noise only, yamux only; a resource manager with infinite limits and no connection
 // manager, so neither bounds the comparison. Per-IP and per-ASN reservation
 // caps are set to --max-reservations because every test client shares
 // 127.0.0.1.
@@ -35,6 +35,7 @@ import (
 	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
@@ -175,6 +176,7 @@ func newHost(key crypto.PrivKey, listen []string, tlsConf *tls.Config) (host.Hos
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
 		libp2p.Transport(websocket.New, websocket.WithTLSConfig(tlsConf)),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),

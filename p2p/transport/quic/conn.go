@@ -70,14 +70,22 @@ func (c *conn) AcceptStream() (transport.Stream, error) {
 	return stream{s}, nil
 }
 
-// stream is a QUIC stream: Close sends FIN (our write side only), Reset
-// abandons both directions.
+// stream is a QUIC stream: Close sends FIN (our write side only), CloseRead
+// sends STOP_SENDING (our read side only), Reset abandons both directions
+// (RESET_STREAM and STOP_SENDING).
 type stream struct {
 	*quicgo.Stream
 }
 
 // resetCode is the stream error code of a reset, as go-libp2p sends it.
 const resetCode quicgo.StreamErrorCode = 0
+
+// CloseRead stops reading: STOP_SENDING tells the peer, whose further
+// writes then fail, and what arrives is discarded.
+func (s stream) CloseRead() error {
+	s.Stream.CancelRead(resetCode)
+	return nil
+}
 
 func (s stream) Reset() error {
 	s.Stream.CancelRead(resetCode)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -433,3 +434,31 @@ func TestListenBindErrorNamesAddress(t *testing.T) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// TestDialAfterClose: a Dial after Close (or racing it) fails with
+// net.ErrClosed instead of writing to the dropped socket map.
+func TestDialAfterClose(t *testing.T) {
+	leakcheck.Check(t)
+	s := newServer(t, 16)
+	for range 20 {
+		tr, err := New(Config{Key: newKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			c, err := tr.Dial(ctx10(t), s.l.Multiaddr(), "")
+			if err == nil {
+				c.Close()
+			}
+			done <- err
+		}()
+		tr.Close()
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed") {
+			t.Errorf("dial racing Close: %v", err)
+		}
+		if _, err := tr.Dial(ctx10(t), s.l.Multiaddr(), ""); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("dial after Close: %v, want net.ErrClosed", err)
+		}
+	}
+}

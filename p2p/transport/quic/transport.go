@@ -200,8 +200,11 @@ func (t *Transport) dialSocket(network string, loopback bool) (*quicgo.Transport
 		}
 	}
 	t.mu.Lock()
-	qt := t.dialers[key]
+	qt, closed := t.dialers[key], t.closed
 	t.mu.Unlock()
+	if closed {
+		return nil, net.ErrClosed
+	}
 	if qt != nil {
 		return qt, nil
 	}
@@ -211,6 +214,11 @@ func (t *Transport) dialSocket(network string, loopback bool) (*quicgo.Transport
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		// Close ran after newSocket registered the socket: Close has
+		// closed it, and dialers is gone.
+		return nil, net.ErrClosed
+	}
 	if prev := t.dialers[key]; prev != nil {
 		return prev, nil // a concurrent dial won; ours is closed with t
 	}
