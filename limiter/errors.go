@@ -26,6 +26,9 @@ var (
 	ErrCircuitQuota = errors.New("circuit quota reached")
 	// ErrTotalCircuits: the node relays as many circuits as it may.
 	ErrTotalCircuits = errors.New("total circuit quota reached")
+	// ErrFleetUnavailable: the fleet's shared state (Redis) cannot be
+	// reached and the node refuses what it cannot check fleet-wide.
+	ErrFleetUnavailable = errors.New("fleet state unavailable")
 )
 
 // Request names the hop request a decision is about; it is also the
@@ -53,6 +56,7 @@ var refusals = []struct {
 	{ErrTotalQuota, "total_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
 	{ErrCircuitQuota, "circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
 	{ErrTotalCircuits, "total_circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
+	{ErrFleetUnavailable, "fleet_unavailable", wire.StatusReservationRefused, wire.StatusConnectionFailed},
 }
 
 // Refusal is the status code and reason label to answer req with when it

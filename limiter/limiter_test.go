@@ -284,6 +284,7 @@ func TestRefusalTable(t *testing.T) {
 		{ErrTotalQuota, "total_quota", wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
 		{ErrCircuitQuota, "circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
 		{ErrTotalCircuits, "total_circuit_quota", wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
+		{ErrFleetUnavailable, "fleet_unavailable", wire.StatusReservationRefused, wire.StatusConnectionFailed},
 		{errors.New("store down"), "error", wire.StatusReservationRefused, wire.StatusConnectionFailed},
 	}
 	for _, tt := range tests {
