@@ -114,6 +114,8 @@ var (
 	luaHeartbeat string
 	//go:embed lua/leave.lua
 	luaLeave string
+	//go:embed lua/meshaddr.lua
+	luaMeshAddr string
 )
 
 func script(body string) *redis.Script { return redis.NewScript(luaLib + "\n" + body) }
@@ -125,6 +127,7 @@ var (
 	scriptSweep     = script(luaSweep)
 	scriptHeartbeat = script(luaHeartbeat)
 	scriptLeave     = script(luaLeave)
+	scriptMeshAddr  = script(luaMeshAddr)
 )
 
 func (s *Redis) key(parts ...string) string { return s.p + strings.Join(parts, ":") }
@@ -292,7 +295,7 @@ func (s *Redis) Heartbeat(ctx context.Context, meshAddr string, ttl time.Duratio
 // MeshAddr is the mesh address node published with its last heartbeat,
 // or an error wrapping ErrNodeGone once that heartbeat has expired.
 func (s *Redis) MeshAddr(ctx context.Context, node string) (string, error) {
-	v, err := s.c.Get(ctx, s.key("node", node)).Result()
+	v, err := scriptMeshAddr.Run(ctx, s.c, []string{s.key("nodes"), s.key("node", node)}, s.p, ms(s.now()), node).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("reservation: node %s: %w", node, ErrNodeGone)
 	}
@@ -317,17 +320,20 @@ func (s *Redis) Leave(ctx context.Context) error {
 	}
 }
 
-// Sync makes this node's entries equal live: each is written (without
-// quota checks: they were admitted once) and every other entry of the
-// node is dropped. It runs after Redis comes back or the node rejoins, so
-// nothing is lost and, since a slot is keyed by peer, nothing counts twice.
-func (s *Redis) Sync(ctx context.Context, live []Reservation) error {
+// Sync makes this node's entries equal to live(): each is written
+// (without quota checks: they were admitted once) and every other entry of
+// the node is dropped. It runs after Redis comes back or the node rejoins,
+// so nothing is lost and, since a slot is keyed by peer, nothing counts
+// twice. live is read after the node's entries are listed, so a
+// reservation written meanwhile is either listed and kept or not listed.
+func (s *Redis) Sync(ctx context.Context, live func() []Reservation) error {
 	recorded, err := s.c.ZRange(ctx, s.nodePeers(s.node), 0, -1).Result()
 	if err != nil {
 		return fmt.Errorf("reservation: sync: %w", err)
 	}
-	keep := make(map[string]bool, len(live))
-	for _, r := range live {
+	rs := live()
+	keep := make(map[string]bool, len(rs))
+	for _, r := range rs {
 		keep[r.Peer.String()] = true
 		r.Node = s.node
 		if _, err := s.Put(ctx, r); err != nil {

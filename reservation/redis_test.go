@@ -138,7 +138,7 @@ func testLiveness(t *testing.T, c redis.UniversalClient, clock storetest.Clock) 
 	if _, err := n1.Get(ctx, r1.Peer); !errors.Is(err, reservation.ErrNotFound) {
 		t.Fatalf("reaped reservation came back: %v", err)
 	}
-	if err := n1.Sync(ctx, []reservation.Reservation{r1}); err != nil {
+	if err := n1.Sync(ctx, func() []reservation.Reservation { return []reservation.Reservation{r1} }); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := n2.Get(ctx, r1.Peer); err != nil || got.Node != "n1" {
