@@ -345,4 +345,3 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
