@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/relayd/relayd/p2p/identity"
@@ -34,22 +35,22 @@ func (s store) Put(ctx context.Context, r reservation.Reservation) (bool, error)
 	return refreshed, nil // under PolicyLocal the next re-registration writes it
 }
 
+// Get answers from the local copy first: a CONNECT to one of this node's
+// own reservations costs no Redis round trip. Others come from Redis, or
+// are absent while it is down.
 func (s store) Get(ctx context.Context, peer identity.PeerID) (reservation.Reservation, error) {
-	if !s.n.Up() {
-		return s.n.mirror.Get(ctx, peer)
+	if r, err := s.n.mirror.Get(ctx, peer); err == nil || !s.n.Up() {
+		return r, err
 	}
 	var r reservation.Reservation
 	err := s.n.op(ctx, "get", func(ctx context.Context) (err error) {
 		r, err = s.n.redis.Get(ctx, peer)
 		return err
 	})
-	if err == nil {
-		return r, nil
+	if err != nil && !errors.Is(err, reservation.ErrNotFound) && ctx.Err() == nil {
+		return r, fmt.Errorf("%w (Redis unavailable: %v)", reservation.ErrNotFound, err)
 	}
-	if ctx.Err() != nil {
-		return r, err
-	}
-	return s.n.mirror.Get(ctx, peer)
+	return r, err
 }
 
 func (s store) Delete(ctx context.Context, peer identity.PeerID, node string) error {
