@@ -254,12 +254,13 @@ const drainPoll = 50 * time.Millisecond
 func (r *Relay) Drain(ctx context.Context) error {
 	r.svc.Drain()
 	r.host.StopAccepting()
-	r.draining.Store(true) // last: once not ready, nothing new gets in
 	if r.fleet != nil {
 		// At once, not after the circuits: the fleet must stop counting
-		// and routing to this node's reservations now.
+		// and routing to this node's reservations now. Before Ready
+		// turns false, so a node reported not ready is out of the fleet.
 		r.fleet.Leave(ctx)
 	}
+	r.draining.Store(true) // last: once not ready, nothing new gets in
 	r.log.Info("draining", "circuits", r.svc.ActiveCircuits())
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()

@@ -30,7 +30,7 @@ func bindings(c *Config) []binding {
 			stringValue{&c.Identity}},
 		{"reservation_ttl", "DURATION", "lifetime of a reservation",
 			durationValue{&c.ReservationTTL}},
-		{"max_reservations", "N", "maximum reservations held by this node",
+		{"max_reservations", "N", "maximum reservations held by this node (with redis: by the fleet)",
 			intValue[int]{&c.MaxReservations}},
 		{"max_circuits_per_peer", "N", "maximum concurrent circuits per peer",
 			intValue[int]{&c.MaxCircuitsPerPeer}},
