@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/reservation"
 )
 
@@ -39,8 +40,9 @@ type Node struct {
 	up        bool      // Redis answered the last operation
 	since     time.Time // when up last changed
 	lastErr   error
-	left      atomic.Bool  // Leave done: no more heartbeats
-	nodes     atomic.Int64 // live nodes at the last heartbeat
+	justWrote map[identity.PeerID]reservation.Reservation // by Quota.Reserve, for the Put that follows
+	left      atomic.Bool                                 // Leave done: no more heartbeats
+	nodes     atomic.Int64                                // live nodes at the last heartbeat
 	closeOnce sync.Once
 }
 
@@ -72,6 +74,7 @@ func New(cfg Config, lim *limiter.Limiter) (*Node, error) {
 	n := &Node{
 		cfg: cfg, client: client, owned: owned, redis: rs, mirror: reservation.NewMemory(cfg.Now), lim: lim,
 		log: cfg.Logger, ctx: ctx, cancel: cancel, since: cfg.Now(),
+		justWrote: make(map[identity.PeerID]reservation.Reservation),
 	}
 	n.metrics = newMetrics(cfg.Metrics, n)
 	n.join()
@@ -155,6 +158,24 @@ func (n *Node) resync(rejoined bool) {
 	n.metrics.resynced()
 	n.setUp(true, nil)
 	n.log.Info("registered in the fleet", "node", n.cfg.NodeID, "reservations", len(n.mirror.All()), "rejoined", rejoined)
+}
+
+// wrote notes that the reserve script wrote r, so the circuit service's
+// Put that follows (under its per-node reserve lock) need not write it
+// again: one script per RESERVE instead of two.
+func (n *Node) wrote(r reservation.Reservation) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.justWrote[r.Peer] = r
+}
+
+// written takes the note wrote left for p.
+func (n *Node) written(p identity.PeerID) (reservation.Reservation, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r, ok := n.justWrote[p]
+	delete(n.justWrote, p)
+	return r, ok
 }
 
 // op runs one Redis operation under OpTimeout, measures it, and marks

@@ -57,6 +57,7 @@ func (q *Quota) Reserve(p limiter.Peer) (limiter.Grant, bool, error) {
 		return q.unavailable(p, g, err)
 	}
 	q.Limiter.Hold(p)
+	q.n.wrote(r)
 	return g, refreshed, nil
 }
 
@@ -70,6 +71,7 @@ func (q *Quota) unavailable(p limiter.Peer, g limiter.Grant, err error) (limiter
 
 // Release frees p's slot on this node and in Redis.
 func (q *Quota) Release(p identity.PeerID) bool {
+	q.n.written(p)
 	held := q.Limiter.Release(p)
 	if q.n.Up() {
 		q.n.op(q.n.ctx, "delete", func(ctx context.Context) error { return q.n.redis.Delete(ctx, p, q.n.cfg.NodeID) })

@@ -24,6 +24,9 @@ func (s store) Put(ctx context.Context, r reservation.Reservation) (bool, error)
 	if err != nil || !s.n.Up() {
 		return refreshed, err
 	}
+	if w, ok := s.n.written(r.Peer); ok && w.Node == r.Node && w.Addr == r.Addr && absDur(w.Expire.Sub(r.Expire)) <= maxExpireSkew {
+		return refreshed, nil // Quota.Reserve just wrote this record in its script
+	}
 	err = s.n.op(ctx, "put", func(ctx context.Context) (err error) {
 		refreshed, err = s.n.redis.Put(ctx, r)
 		return err
@@ -85,4 +88,17 @@ func (s store) Sweep(ctx context.Context, now time.Time) ([]reservation.Reservat
 		return gone, err
 	}
 	return gone, nil // Redis keeps expiring by itself; the next sweep catches up
+}
+
+// maxExpireSkew is how far the expiry Quota.Reserve wrote may be from the
+// one the circuit service answered with (both are now + TTL in whole
+// seconds, computed a moment apart) for Put to count the record as
+// written.
+const maxExpireSkew = 2 * time.Second
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
