@@ -96,6 +96,8 @@ func bindings(c *Config) []binding {
 			stringValue{&c.NodeID}},
 		{"redis_unavailable", "POLICY", "new reservations while Redis is unreachable: local or refuse",
 			stringValue{&c.RedisUnavailable}},
+		{"heartbeat_ttl", "DURATION", "how long a node's Redis heartbeat keeps it alive in the fleet",
+			durationValue{&c.HeartbeatTTL}},
 	}
 }
 

@@ -251,6 +251,12 @@ type Config struct {
 	// Redis either way. Default: local, because a relay that stops taking
 	// reservations whenever Redis hiccups fails at its one job.
 	RedisUnavailable string `yaml:"redis_unavailable"`
+
+	// How long a node's heartbeat in Redis keeps it alive; it beats every
+	// third of this. A node silent for longer (killed, cut off) holds
+	// nothing: its reservations read as absent and free their quota
+	// slots. Used with redis only. Default: 10s. Must be at least 2s.
+	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
 }
 
 // defaultConfig is the one place defaults are written; DESIGN.md's
@@ -300,6 +306,7 @@ func defaultConfig() Config {
 		RedisPrefix:              "relayd:",
 		NodeID:                   "",
 		RedisUnavailable:         "local",
+		HeartbeatTTL:             10 * time.Second,
 	}
 }
 
@@ -353,6 +360,7 @@ func (c Config) Validate() error {
 		{"redis_prefix", checkRedisPrefix(c.RedisPrefix)},
 		{"node_id", checkNodeID(c.NodeID)},
 		{"redis_unavailable", checkOneOf(c.RedisUnavailable, redisPolicies)},
+		{"heartbeat_ttl", checkHeartbeatTTL(c.HeartbeatTTL)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil && ch.key == "" {

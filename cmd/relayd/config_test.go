@@ -59,6 +59,7 @@ func altConfig() Config {
 		RedisPrefix:              "fleet1:",
 		NodeID:                   "relay-0",
 		RedisUnavailable:         "refuse",
+		HeartbeatTTL:             30 * time.Second,
 	}
 }
 
@@ -263,6 +264,7 @@ func TestValidate(t *testing.T) {
 		{"redis_prefix brace", func(c *Config) { c.RedisPrefix = "a{b}:" }, "redis_prefix: must not contain { or }"},
 		{"node_id space", func(c *Config) { c.NodeID = "relay 1" }, `node_id: must not contain spaces`},
 		{"redis_unavailable", func(c *Config) { c.RedisUnavailable = "ignore" }, `redis_unavailable: must be one of [local refuse], got "ignore"`},
+		{"heartbeat_ttl short", func(c *Config) { c.HeartbeatTTL = time.Second }, "heartbeat_ttl: must be >= 2s, got 1s"},
 		{"quotas zero are no cap", func(c *Config) {
 			c.MaxCircuits, c.MaxReservationsPerIP, c.MaxReservationsPerSubnet, c.MaxConns = 0, 0, 0, 0
 		}, ""},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/relayd/relayd/fleet"
@@ -22,7 +23,19 @@ func fleetConfig(c Config) *fleet.Config {
 		Prefix:         c.RedisPrefix,
 		NodeID:         c.NodeID,
 		Unavailable:    fleet.Policy(c.RedisUnavailable),
+		HeartbeatTTL:   c.HeartbeatTTL,
 	}
+}
+
+// minHeartbeatTTL leaves a beat (every third of the TTL) room for a Redis
+// operation's timeout before the node counts as gone.
+const minHeartbeatTTL = 2 * time.Second
+
+func checkHeartbeatTTL(d time.Duration) error {
+	if d < minHeartbeatTTL {
+		return fmt.Errorf("must be >= %s, got %s", minHeartbeatTTL, d)
+	}
+	return nil
 }
 
 func checkRedisURL(s string) error {

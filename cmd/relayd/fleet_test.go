@@ -98,3 +98,50 @@ func fleetReservations(t *testing.T, rc *redis.Client) int64 {
 	}
 	return n
 }
+
+// TestFleetNodeKilled: a node killed with SIGKILL sends nothing more; its
+// reservation is gone from the fleet once its heartbeat lapses, and the
+// peer's IP (quota 1 per IP across the fleet) can reserve through the
+// other node.
+func TestFleetNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the relayd binary")
+	}
+	leakcheck.Check(t)
+	srv := redistest.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rc.Close()
+	bin := buildRelayd(t)
+	args := func(node string) []string {
+		return []string{"--redis", srv.URL(), "--node-id", node, "--max-reservations-per-ip", "1", "--heartbeat-ttl", "2s"}
+	}
+	d1 := startDaemon(t, bin, args("n1")...)
+	d2 := startDaemon(t, bin, args("n2")...)
+	first := newClientHost(t)
+	if _, err := first.Dial(ctxT(t), d1.addr, d1.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := circuit.Reserve(ctxT(t), first, d1.id); err != nil {
+		t.Fatal(err)
+	}
+	again := newClientHost(t)
+	if _, err := again.Dial(ctxT(t), d2.addr, d2.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := circuit.Reserve(ctxT(t), again, d2.id); err == nil {
+		t.Fatal("second reservation from the IP accepted while n1 holds the IP's one slot")
+	}
+
+	d1.signal(t, syscall.SIGKILL)
+	<-d1.exited
+	deadline := time.Now().Add(20 * time.Second)
+	for fleetReservations(t, rc) != 0 || rc.ZScore(context.Background(), "relayd:{fleet}:nodes", "n1").Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("killed node still in the fleet 20 s later (heartbeat TTL 2 s)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := circuit.Reserve(ctxT(t), again, d2.id); err != nil {
+		t.Fatalf("re-reserving through n2 after n1 died: %v", err)
+	}
+}
