@@ -147,17 +147,41 @@ func (n *Node) resync(rejoined bool) {
 	n.setUp(false, nil)
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTTL/2)
 	defer cancel()
-	start := time.Now()
-	err := n.redis.Sync(ctx, n.mirror.All)
-	n.metrics.observe("sync", time.Since(start), err)
-	if err != nil {
-		n.setUp(false, err)
-		n.log.Warn("re-registering reservations in Redis failed", "err", err)
-		return
+	// While down, reservations come and go in the local copy only; a
+	// pass that raced with one is repeated, so Redis ends equal to it.
+	for range 3 {
+		var synced []reservation.Reservation
+		start := time.Now()
+		err := n.redis.Sync(ctx, func() []reservation.Reservation { synced = n.mirror.All(); return synced })
+		n.metrics.observe("sync", time.Since(start), err)
+		if err != nil {
+			n.setUp(false, err)
+			n.log.Warn("re-registering reservations in Redis failed", "err", err)
+			return
+		}
+		if samePeers(synced, n.mirror.All()) {
+			break
+		}
 	}
 	n.metrics.resynced()
 	n.setUp(true, nil)
 	n.log.Info("registered in the fleet", "node", n.cfg.NodeID, "reservations", len(n.mirror.All()), "rejoined", rejoined)
+}
+
+func samePeers(a, b []reservation.Reservation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := make(map[identity.PeerID]time.Time, len(a))
+	for _, r := range a {
+		in[r.Peer] = r.Expire
+	}
+	for _, r := range b {
+		if e, ok := in[r.Peer]; !ok || !e.Equal(r.Expire) {
+			return false
+		}
+	}
+	return true
 }
 
 // wrote notes that the reserve script wrote r, so the circuit service's
