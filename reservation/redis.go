@@ -158,16 +158,8 @@ func (s *Redis) Reserve(ctx context.Context, r Reservation, q Quota) (refreshed 
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("reservation: reserve %s: %w", r.Peer, err)
 	}
-	ip, subnet := groups(r.Addr)
-	addr := ""
-	if r.Addr.IsValid() {
-		addr = r.Addr.String()
-	}
-	peer := r.Peer.String()
-	keys := []string{s.key("res", peer), s.key("all"), s.key("nodes"), s.nodePeers(r.Node), s.key("ip", ip), s.key("net", subnet)}
-	v, err := scriptReserve.Run(ctx, s.c, keys,
-		s.p, ms(s.now()), peer, r.Node, ms(r.Expire), addr, ip, subnet,
-		q.Total, q.PerIP, q.PerSubnet, s.batch).Result()
+	keys, args := s.reserveArgs(r, q)
+	v, err := scriptReserve.Run(ctx, s.c, keys, args...).Result()
 	if err != nil {
 		return false, fmt.Errorf("reservation: reserve %s: %w", r.Peer, err)
 	}
@@ -184,6 +176,43 @@ func (s *Redis) Reserve(ctx context.Context, r Reservation, q Quota) (refreshed 
 		return false, ErrSubnetQuota
 	}
 	return false, fmt.Errorf("reservation: reserve %s: unexpected reply %v", r.Peer, v)
+}
+
+// reserveArgs are the reserve script's KEYS and ARGV for r under q.
+func (s *Redis) reserveArgs(r Reservation, q Quota) ([]string, []any) {
+	ip, subnet := groups(r.Addr)
+	addr := ""
+	if r.Addr.IsValid() {
+		addr = r.Addr.String()
+	}
+	peer := r.Peer.String()
+	keys := []string{s.key("res", peer), s.key("all"), s.key("nodes"), s.nodePeers(r.Node), s.key("ip", ip), s.key("net", subnet)}
+	return keys, []any{s.p, ms(s.now()), peer, r.Node, ms(r.Expire), addr, ip, subnet,
+		q.Total, q.PerIP, q.PerSubnet, s.batch}
+}
+
+// syncBatch is how many writes Sync pipelines in one round trip.
+const syncBatch = 512
+
+// putAll writes rs without quota checks, pipelined: a node re-registering
+// 100k reservations must not pay 100k round trips.
+func (s *Redis) putAll(ctx context.Context, rs []Reservation) error {
+	if err := scriptReserve.Load(ctx, s.c).Err(); err != nil {
+		return err
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), syncBatch)
+		pipe := s.c.Pipeline()
+		for _, r := range rs[:n] {
+			keys, args := s.reserveArgs(r, NoQuota)
+			scriptReserve.EvalSha(ctx, pipe, keys, args...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	return nil
 }
 
 // Put records r without quota checks.
@@ -333,12 +362,12 @@ func (s *Redis) Sync(ctx context.Context, live func() []Reservation) error {
 	}
 	rs := live()
 	keep := make(map[string]bool, len(rs))
-	for _, r := range rs {
-		keep[r.Peer.String()] = true
-		r.Node = s.node
-		if _, err := s.Put(ctx, r); err != nil {
-			return fmt.Errorf("reservation: sync: %w", err)
-		}
+	for i := range rs {
+		keep[rs[i].Peer.String()] = true
+		rs[i].Node = s.node
+	}
+	if err := s.putAll(ctx, rs); err != nil {
+		return fmt.Errorf("reservation: sync: %w", err)
 	}
 	for _, p := range recorded {
 		if keep[p] {

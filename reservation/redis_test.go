@@ -217,3 +217,33 @@ func res(t *testing.T, clock storetest.Clock, node, ip string) reservation.Reser
 		Addr:   netip.MustParseAddr(ip),
 	}
 }
+
+// TestRedisSyncMany: re-registering thousands of reservations is
+// pipelined, and a second Sync changes nothing.
+func TestRedisSyncMany(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	clock := newClock()
+	s := redisFleet(c, clock, longLife)(t, "n1")[0].(*reservation.Redis)
+	live := make([]reservation.Reservation, 2000)
+	for i := range live {
+		live[i] = res(t, clock, "n1", netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String())
+	}
+	stale := res(t, clock, "n1", "192.0.2.1")
+	if _, err := s.Put(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Sync(context.Background(), func() []reservation.Reservation { return live }); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Count(context.Background()); err != nil || n != len(live) {
+			t.Fatalf("Count = %d, %v; want %d", n, err, len(live))
+		}
+	}
+	if _, err := s.Get(context.Background(), stale.Peer); !errors.Is(err, reservation.ErrNotFound) {
+		t.Fatalf("entry not in live survived Sync: %v", err)
+	}
+}
