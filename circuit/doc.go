@@ -10,7 +10,10 @@
 // stream on A's existing connection (never dialing), exchange StopMessage
 // CONNECT/STATUS, answer B with STATUS OK and the Limit of B's class, then
 // splice. RESERVE asks the limiter likewise (ACL, rates, then the quotas
-// on active slots). Policy lives in package limiter; every refusal goes
+// on active slots). Policy lives in package limiter and reaches the
+// service through the Quota interface (*limiter.Limiter for one node, a
+// fleet-wide quota on Redis for several), so the service knows neither
+// Redis nor the fleet; every refusal goes
 // through refuse, which writes the spec's status code (status.go's
 // table for policy outcomes), logs the reason and the requester's class at
 // debug, and counts it.

@@ -13,7 +13,6 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/reservation"
@@ -97,7 +96,7 @@ type Service struct {
 	trace Tracer
 	host  Host
 	store reservation.Store
-	lim   *limiter.Limiter
+	lim   Quota
 	log   *slog.Logger
 
 	ctx    context.Context // cancelled by Close
@@ -113,7 +112,7 @@ type Service struct {
 
 // New builds the service. Register HandleHop for wire.ProtoHop and
 // PeerDisconnected with the host, then run Serve.
-func New(cfg Config, h Host, store reservation.Store, lim *limiter.Limiter) (*Service, error) {
+func New(cfg Config, h Host, store reservation.Store, lim Quota) (*Service, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("circuit: Config.Key must be an Ed25519 private key")
 	}

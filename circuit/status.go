@@ -20,6 +20,7 @@ var refusalStatuses = []struct {
 	{limiter.ErrTotalQuota, wire.StatusReservationRefused, wire.StatusResourceLimitExceeded},
 	{limiter.ErrCircuitQuota, wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
 	{limiter.ErrTotalCircuits, wire.StatusResourceLimitExceeded, wire.StatusResourceLimitExceeded},
+	{limiter.ErrFleetUnavailable, wire.StatusReservationRefused, wire.StatusConnectionFailed},
 }
 
 // refusal is the status code and reason label to answer req with when the

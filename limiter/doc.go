@@ -30,8 +30,14 @@
 // Refusals are sentinel errors; Refusal maps each, in one table, to the
 // status code a RESERVE or CONNECT is answered with and its reason label
 // (acl_denied, rate, ip_quota, subnet_quota, total_quota, circuit_quota,
-// total_circuit_quota). Reload swaps the policy for new requests; what was
-// granted stays granted. Time comes from Config.Now.
+// total_circuit_quota, fleet_unavailable). Reload swaps the policy for new
+// requests; what was granted stays granted. Time comes from Config.Now.
+//
+// Fleets (package fleet): the reservation quotas (total, per IP, per
+// subnet) are then checked against counts shared in Redis. ReserveQuotas
+// hands the fleet the caps of a peer's class, Hold records the slot the
+// fleet granted without re-checking local counts, Refuse counts a fleet
+// refusal. Request rates, the ACL and circuit counts stay per node.
 //
 // Metrics (NewMetrics): relayd_limiter_decisions_total{request,class,result},
 // relayd_limiter_reservations_active{class}, relayd_limiter_circuits_active{class}.

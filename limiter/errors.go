@@ -22,6 +22,9 @@ var (
 	ErrCircuitQuota = errors.New("circuit quota reached")
 	// ErrTotalCircuits: the node relays as many circuits as it may.
 	ErrTotalCircuits = errors.New("total circuit quota reached")
+	// ErrFleetUnavailable: the fleet's shared state (Redis) cannot be
+	// reached and the node refuses what it cannot check fleet-wide.
+	ErrFleetUnavailable = errors.New("fleet state unavailable")
 )
 
 // Request names the hop request a decision is about; it is also the
@@ -48,6 +51,7 @@ var refusals = []struct {
 	{ErrTotalQuota, "total_quota"},
 	{ErrCircuitQuota, "circuit_quota"},
 	{ErrTotalCircuits, "total_circuit_quota"},
+	{ErrFleetUnavailable, "fleet_unavailable"},
 }
 
 // Reason is err's label in the table, "error" outside it (a store failure).

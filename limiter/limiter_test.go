@@ -282,6 +282,7 @@ func TestReasonTable(t *testing.T) {
 		{ErrTotalQuota, "total_quota"},
 		{ErrCircuitQuota, "circuit_quota"},
 		{ErrTotalCircuits, "total_circuit_quota"},
+		{ErrFleetUnavailable, "fleet_unavailable"},
 		{errors.New("store down"), "error"},
 	}
 	for _, tt := range tests {

@@ -18,6 +18,9 @@ type AdminConfig struct {
 	// Ready answers /readyz: true means the relay takes new connections.
 	// Default: always ready.
 	Ready func() bool
+	// Status adds lines to /readyz's answer, ready or not (a fleet node's
+	// Redis state). Default: none.
+	Status func() string
 	// Pprof mounts /debug/pprof/. Default false: profiles reveal internals
 	// and a CPU profile costs CPU, so an operator has to ask for them.
 	Pprof bool
@@ -47,11 +50,17 @@ func NewAdminHandler(cfg AdminConfig) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		status := ""
+		if cfg.Status != nil {
+			if status = cfg.Status(); status != "" {
+				status += "\n"
+			}
+		}
 		if !cfg.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			http.Error(w, "not ready\n"+status, http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ready\n")
+		io.WriteString(w, "ready\n"+status)
 	})
 	if cfg.Pprof {
 		mountPprof(mux)

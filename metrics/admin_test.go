@@ -20,6 +20,9 @@ func TestAdminHandler(t *testing.T) {
 	defer plain.Close()
 	withPprof := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Pprof: true}))
 	defer withPprof.Close()
+	withStatus := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Ready: ready.Load,
+		Status: func() string { return "redis: ok" }}))
+	defer withStatus.Close()
 
 	tests := []struct {
 		name   string
@@ -35,6 +38,8 @@ func TestAdminHandler(t *testing.T) {
 		{"readyz ready", plain, true, "GET", "/readyz", 200, "ready"},
 		{"readyz not ready", plain, false, "GET", "/readyz", 503, "not ready"},
 		{"readyz defaults to ready", withPprof, false, "GET", "/readyz", 200, "ready"},
+		{"readyz reports status", withStatus, true, "GET", "/readyz", 200, "ready\nredis: ok\n"},
+		{"readyz reports status when not ready", withStatus, false, "GET", "/readyz", 503, "not ready\nredis: ok"},
 		{"no pprof unless asked", plain, true, "GET", "/debug/pprof/", 404, ""},
 		{"pprof index", withPprof, true, "GET", "/debug/pprof/", 200, "goroutine"},
 		{"pprof goroutine", withPprof, true, "GET", "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/relayd/relayd/fleet"
 	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/relay"
 )
@@ -138,8 +140,9 @@ func (d dashboard) queries(t *testing.T) []query {
 }
 
 // registered gathers what relayd registers: the runtime collectors the
-// daemon adds and a relay node's collectors, built the way relay.New
-// builds them.
+// daemon adds and a fleet node's collectors, built the way relay.New
+// builds them. The fleet's Redis is a closed loopback port: a node
+// registers its collectors whether Redis answers or not.
 func registered(t *testing.T) []family {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
@@ -149,6 +152,7 @@ func registered(t *testing.T) []family {
 		Key:     key,
 		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Metrics: reg,
+		Fleet:   &fleet.Config{URL: "redis://" + closedPort(t), NodeID: "dashboard"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +167,15 @@ func registered(t *testing.T) []family {
 		out = append(out, familyOf(mf))
 	}
 	return out
+}
+
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func familyOf(mf *dto.MetricFamily) family {

@@ -15,7 +15,8 @@
 // are the circuit service's own plus limiter.Reasons(); a reason a later
 // release adds appears when first seen. Labels never carry peer IDs or IP
 // addresses: their cardinality is unbounded. The limiter registers its own
-// relayd_limiter_* collectors (see package limiter).
+// relayd_limiter_* collectors (see package limiter), a fleet node its
+// relayd_redis_* and relayd_fleet_* ones (see package fleet).
 //
 //	relayd_build_info{version,commit,go_version}                 gauge, always 1
 //	relayd_connections_active{transport}                          gauge
@@ -42,7 +43,8 @@
 //
 // The admin handler (NewAdminHandler) serves /metrics, /healthz (the
 // process answers), /readyz (200 while the relay serves and is not
-// draining, else 503) and, only when asked, /debug/pprof/. NewAdminServer
+// draining, else 503; AdminConfig.Status adds lines, such as a fleet
+// node's Redis state) and, only when asked, /debug/pprof/. NewAdminServer
 // wraps it in an http.Server with timeouts. It belongs on a loopback or
 // private address, never on a relay port: pprof and metrics are for
 // operators only.

@@ -25,9 +25,17 @@
 // Drain (graceful shutdown): the listeners close, the circuit service
 // answers new RESERVE with RESERVATION_REFUSED and new CONNECT with
 // RESOURCE_LIMIT_EXCEEDED (reason "draining"; both say "not now" where
-// PERMISSION_DENIED would say "never", which is the ACL's answer), Ready
-// turns false, and Drain waits for open circuits to end by themselves or
-// for its context. Ready backs the admin /readyz.
+// PERMISSION_DENIED would say "never", which is the ACL's answer), a fleet
+// node removes its entries from Redis (fleet.Node.Leave), Ready turns
+// false, and Drain waits for open circuits to end by themselves or for its
+// context. Ready backs the admin /readyz.
+//
+// Fleet: with Config.Fleet the node joins a fleet (package fleet): the
+// circuit service uses the fleet's Store (Redis, with a local copy of this
+// node's reservations) and Quota (reservation quotas across the fleet),
+// Serve runs the heartbeats, Ready is also false while Redis is down
+// under the refuse policy, Status gives /readyz the Redis state, and
+// Fleet exposes the membership (MeshAddr) to the mesh.
 //
 // Logs: components log through a handler that rate-limits the refusal
 // messages a flood can drive (hotLogMessages) to a burst of 10, then one a

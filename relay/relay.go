@@ -16,6 +16,7 @@ import (
 
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/circuit/wire"
+	"github.com/relayd/relayd/fleet"
 	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/p2p/host"
@@ -66,8 +67,14 @@ type Config struct {
 	// ProxyProtocol accepts PROXY protocol headers on TCP listeners from
 	// its Trusted load balancers (host.Config.ProxyProtocol). Default off.
 	ProxyProtocol proxyproto.Config
-	// Store records reservations. Default: an in-memory store.
+	// Store records reservations. Default: an in-memory store. Ignored
+	// with Fleet.
 	Store reservation.Store
+	// Fleet makes the node one of a fleet sharing reservations and
+	// reservation quotas through Redis (package fleet); its
+	// ReservationTTL, Logger and Metrics come from this Config. Default
+	// nil: a single node with Store.
+	Fleet *fleet.Config
 	// Logger receives every component's logs. Default: discard. Hot
 	// refusal logs ("hop refused", dropped handshakes) are rate-limited
 	// per reason (see hotLogMessages).
@@ -80,10 +87,11 @@ type Config struct {
 
 // Relay is one running relay node.
 type Relay struct {
-	host *host.Host
-	svc  *circuit.Service
-	lim  *limiter.Limiter
-	log  *slog.Logger
+	host  *host.Host
+	svc   *circuit.Service
+	lim   *limiter.Limiter
+	fleet *fleet.Node // nil: a single node
+	log   *slog.Logger
 
 	serving  atomic.Bool // Serve is running
 	draining atomic.Bool // Drain has begun
@@ -108,6 +116,10 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	logger := slog.New(newRateLimitHandler(cfg.Logger.Handler(), hotLogMessages, hotLogRate, hotLogBurst, time.Now))
+	fl, store, quota, err := newFleet(cfg, lim, logger)
+	if err != nil {
+		return nil, err
+	}
 	h, err := host.New(host.Config{
 		Key:              cfg.Key,
 		AgentVersion:     "relayd/" + cfg.Version,
@@ -121,21 +133,29 @@ func New(cfg Config) (*Relay, error) {
 		Tracer:           hostTracer,
 	})
 	if err != nil {
+		closeFleet(fl)
 		return nil, err
+	}
+	nodeID := ""
+	if fl != nil {
+		nodeID = fl.ID()
 	}
 	svc, err := circuit.New(circuit.Config{
 		Key:            cfg.Key,
+		NodeID:         nodeID,
 		ReservationTTL: cfg.ReservationTTL,
 		StreamTimeout:  cfg.StreamTimeout,
 		Logger:         logger.With("component", "circuit"),
 		Tracer:         circuitTracer,
-	}, h, cfg.Store, lim)
+	}, h, store, quota)
 	if err != nil {
+		h.Close()
+		closeFleet(fl)
 		return nil, err
 	}
 	h.Handle(wire.ProtoHop, svc.HandleHop)
 	h.OnPeerDisconnected(svc.PeerDisconnected)
-	r := &Relay{host: h, svc: svc, lim: lim, log: cfg.Logger}
+	r := &Relay{host: h, svc: svc, lim: lim, fleet: fl, log: cfg.Logger}
 	for _, a := range cfg.Listen {
 		if _, err := h.Listen(a); err != nil {
 			r.Close()
@@ -191,6 +211,9 @@ func (r *Relay) Serve(ctx context.Context) error {
 	defer r.serving.Store(false)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.svc.Serve(ctx) })
+	if r.fleet != nil {
+		wg.Go(func() { r.fleet.Serve(ctx) })
+	}
 	err := r.host.Serve(ctx)
 	wg.Wait()
 	if err != nil {
@@ -199,9 +222,25 @@ func (r *Relay) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether the node takes new connections: Serve is running
-// and no drain has begun. It backs the admin /readyz.
-func (r *Relay) Ready() bool { return r.serving.Load() && !r.draining.Load() }
+// Ready reports whether the node takes new connections: Serve is running,
+// no drain has begun, and (in a fleet) the node can admit reservations
+// (fleet.Node.Ready). It backs the admin /readyz.
+func (r *Relay) Ready() bool {
+	return r.serving.Load() && !r.draining.Load() && (r.fleet == nil || r.fleet.Ready())
+}
+
+// Status is what /readyz adds to its answer: the fleet's Redis state, or
+// "" for a single node.
+func (r *Relay) Status() string {
+	if r.fleet == nil {
+		return ""
+	}
+	return r.fleet.State()
+}
+
+// Fleet is the node's fleet membership (MeshAddr, state), nil for a
+// single node.
+func (r *Relay) Fleet() *fleet.Node { return r.fleet }
 
 // drainPoll is how often Drain looks at the circuit count: a load of one
 // counter, and far below what a 30 s drain notices.
@@ -215,6 +254,12 @@ const drainPoll = 50 * time.Millisecond
 func (r *Relay) Drain(ctx context.Context) error {
 	r.svc.Drain()
 	r.host.StopAccepting()
+	if r.fleet != nil {
+		// At once, not after the circuits: the fleet must stop counting
+		// and routing to this node's reservations now. Before Ready
+		// turns false, so a node reported not ready is out of the fleet.
+		r.fleet.Leave(ctx)
+	}
 	r.draining.Store(true) // last: once not ready, nothing new gets in
 	r.log.Info("draining", "circuits", r.svc.ActiveCircuits())
 	t := time.NewTicker(drainPoll)
@@ -239,6 +284,30 @@ func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.svc.Close()
 		r.host.Close()
+		closeFleet(r.fleet)
 	})
 	return nil
+}
+
+// newFleet joins the fleet when cfg.Fleet is set and returns the store and
+// quota the circuit service uses: the fleet's, or cfg.Store and lim.
+func newFleet(cfg Config, lim *limiter.Limiter, logger *slog.Logger) (*fleet.Node, reservation.Store, circuit.Quota, error) {
+	if cfg.Fleet == nil {
+		return nil, cfg.Store, lim, nil
+	}
+	fc := *cfg.Fleet
+	fc.ReservationTTL = cfg.ReservationTTL
+	fc.Logger = logger.With("component", "fleet")
+	fc.Metrics = cfg.Metrics
+	fl, err := fleet.New(fc, lim)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("relay: %w", err)
+	}
+	return fl, fl.Store(), fl.Quota(), nil
+}
+
+func closeFleet(fl *fleet.Node) {
+	if fl != nil {
+		fl.Close()
+	}
 }

@@ -26,7 +26,10 @@ func NewMemory(now func() time.Time) *Memory {
 	return &Memory{now: now, m: make(map[identity.PeerID]Reservation)}
 }
 
-func (s *Memory) Put(_ context.Context, r Reservation) (bool, error) {
+func (s *Memory) Put(ctx context.Context, r Reservation) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.m[r.Peer]
@@ -34,7 +37,10 @@ func (s *Memory) Put(_ context.Context, r Reservation) (bool, error) {
 	return ok && s.now().Before(old.Expire), nil
 }
 
-func (s *Memory) Get(_ context.Context, peer identity.PeerID) (Reservation, error) {
+func (s *Memory) Get(ctx context.Context, peer identity.PeerID) (Reservation, error) {
+	if err := ctx.Err(); err != nil {
+		return Reservation{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.m[peer]
@@ -44,7 +50,10 @@ func (s *Memory) Get(_ context.Context, peer identity.PeerID) (Reservation, erro
 	return r, nil
 }
 
-func (s *Memory) Delete(_ context.Context, peer identity.PeerID, node string) error {
+func (s *Memory) Delete(ctx context.Context, peer identity.PeerID, node string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.m[peer]; ok && r.Node == node {
@@ -53,7 +62,10 @@ func (s *Memory) Delete(_ context.Context, peer identity.PeerID, node string) er
 	return nil
 }
 
-func (s *Memory) Sweep(_ context.Context, now time.Time) ([]Reservation, error) {
+func (s *Memory) Sweep(ctx context.Context, now time.Time) ([]Reservation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Reservation
@@ -71,4 +83,34 @@ func (s *Memory) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.m)
+}
+
+// Count is the number of live reservations.
+func (s *Memory) Count(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, now := 0, s.now()
+	for _, r := range s.m {
+		if now.Before(r.Expire) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// All lists the live reservations.
+func (s *Memory) All() []Reservation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := make([]Reservation, 0, len(s.m))
+	for _, r := range s.m {
+		if now.Before(r.Expire) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

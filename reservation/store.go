@@ -21,6 +21,8 @@ type Reservation struct {
 }
 
 // Store records reservations. Implementations are safe for concurrent use.
+// A method called with a done context returns its error (wrapped) and
+// changes nothing.
 type Store interface {
 	// Put creates r, or replaces the peer's existing reservation (a
 	// refresh, reported as true): one slot per peer.
@@ -30,6 +32,11 @@ type Store interface {
 	// Delete removes the peer's reservation if node holds it, so a node
 	// never drops a slot another node has since taken over.
 	Delete(ctx context.Context, peer identity.PeerID, node string) error
-	// Sweep removes reservations expired at now and returns them.
+	// Sweep removes reservations expired at now and returns them, so the
+	// holding node can release what it keeps for them. Expiry itself never
+	// waits for a sweep: an expired reservation is absent from Get, and a
+	// shared store stops counting it, at once. A store shared by a fleet
+	// (Redis) sweeps and returns only its own node's reservations; each
+	// node sweeps its own.
 	Sweep(ctx context.Context, now time.Time) ([]Reservation, error)
 }

@@ -32,7 +32,7 @@ func startAdmin(cfg Config, g prometheus.Gatherer, r *relay.Relay, logger *slog.
 	}
 	logger = logger.With("component", "admin")
 	srv := metrics.NewAdminServer(metrics.NewAdminHandler(metrics.AdminConfig{
-		Gatherer: g, Ready: r.Ready, Pprof: cfg.Pprof, Logger: logger,
+		Gatherer: g, Ready: r.Ready, Status: r.Status, Pprof: cfg.Pprof, Logger: logger,
 	}), logger)
 	done := make(chan struct{})
 	go func() {

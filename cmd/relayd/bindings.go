@@ -30,7 +30,7 @@ func bindings(c *Config) []binding {
 			stringValue{&c.Identity}},
 		{"reservation_ttl", "DURATION", "lifetime of a reservation",
 			durationValue{&c.ReservationTTL}},
-		{"max_reservations", "N", "maximum reservations held by this node",
+		{"max_reservations", "N", "maximum reservations held by this node (with redis: by the fleet)",
 			intValue[int]{&c.MaxReservations}},
 		{"max_circuits_per_peer", "N", "maximum concurrent circuits per peer",
 			intValue[int]{&c.MaxCircuitsPerPeer}},
@@ -86,6 +86,18 @@ func bindings(c *Config) []binding {
 			boolValue{&c.Pprof}},
 		{"drain_timeout", "DURATION", "on SIGTERM or SIGINT, how long open circuits may run before they are closed",
 			durationValue{&c.DrainTimeout}},
+		{"redis", "URL", "Redis shared by a fleet (redis://, rediss://, cluster: ?addr=...); empty = single node",
+			stringValue{&c.Redis}},
+		{"redis_sentinel_master", "NAME", "Redis Sentinel master name; redis then names the Sentinels",
+			stringValue{&c.RedisSentinelMaster}},
+		{"redis_prefix", "PREFIX", "prefix of every Redis key",
+			stringValue{&c.RedisPrefix}},
+		{"node_id", "ID", "this node's name in the fleet; empty = the hostname",
+			stringValue{&c.NodeID}},
+		{"redis_unavailable", "POLICY", "new reservations while Redis is unreachable: local or refuse",
+			stringValue{&c.RedisUnavailable}},
+		{"heartbeat_ttl", "DURATION", "how long a node's Redis heartbeat keeps it alive in the fleet",
+			durationValue{&c.HeartbeatTTL}},
 	}
 }
 

@@ -65,8 +65,8 @@ type Config struct {
 	// Whole seconds, at least 1s. Default: 1h. Zero is an error.
 	ReservationTTL time.Duration `yaml:"reservation_ttl"`
 
-	// Maximum number of reservations this node holds at once. Default: 128.
-	// Zero or negative is an error.
+	// Maximum number of reservations this node holds at once; with redis,
+	// the whole fleet. Default: 128. Zero or negative is an error.
 	MaxReservations int `yaml:"max_reservations"`
 
 	// Maximum number of concurrent relayed circuits per peer (as either
@@ -102,13 +102,14 @@ type Config struct {
 	MaxCircuits int `yaml:"max_circuits"`
 
 	// Maximum reservations held by peers connected from one IP address
-	// (for IPv6, one /64). Behind a load balancer this counts the client
-	// addresses of proxy_protocol_trusted. Default: 8. Zero means no cap.
-	// Negative is an error.
+	// (for IPv6, one /64); with redis, across the fleet. Behind a load
+	// balancer this counts the client addresses of proxy_protocol_trusted.
+	// Default: 8. Zero means no cap. Negative is an error.
 	MaxReservationsPerIP int `yaml:"max_reservations_per_ip"`
 
 	// Maximum reservations held by peers connected from one IPv4 /24 or
-	// IPv6 /56. Default: 32. Zero means no cap. Negative is an error.
+	// IPv6 /56; with redis, across the fleet. Default: 32. Zero means no
+	// cap. Negative is an error.
 	MaxReservationsPerSubnet int `yaml:"max_reservations_per_subnet"`
 
 	// RESERVE requests allowed per IP (IPv6: /64), as a token bucket
@@ -217,6 +218,45 @@ type Config struct {
 	// exits 0 either way. A second signal exits at once (code 1). Default:
 	// 30s. Zero closes open circuits at once; negative is an error.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+
+	// Redis shared by a fleet of relayd nodes: redis://[user:password@]host:port[/db],
+	// rediss://... for TLS, or a Redis Cluster as
+	// redis://host1:port?addr=host2:port&addr=host3:port. Reservations
+	// and the reservation quotas (max_reservations, per IP, per subnet)
+	// then hold across every node using it; request rates stay per node.
+	// Default: empty, which means a single node keeping reservations in
+	// memory.
+	Redis string `yaml:"redis"`
+
+	// Redis Sentinel master name; redis then names the Sentinels (one
+	// host, or several with addr=). Default: empty, no Sentinel.
+	RedisSentinelMaster string `yaml:"redis_sentinel_master"`
+
+	// Prefix of every Redis key relayd writes; fleets sharing one Redis
+	// need different prefixes. Must not contain { or }. Default: relayd:.
+	// Empty is an error.
+	RedisPrefix string `yaml:"redis_prefix"`
+
+	// This node's name in the fleet: unique per node and stable across
+	// restarts (a restart clears what the previous process left in
+	// Redis). Default: empty, which means the hostname (the pod name on
+	// Kubernetes).
+	NodeID string `yaml:"node_id"`
+
+	// What a node does with new reservations while Redis cannot be
+	// reached: local admits them under this node's own quotas and
+	// registers them when Redis returns (the fleet may briefly hold up to
+	// N times its quotas); refuse answers RESERVATION_REFUSED and reports
+	// /readyz 503. Established reservations and circuits never depend on
+	// Redis either way. Default: local, because a relay that stops taking
+	// reservations whenever Redis hiccups fails at its one job.
+	RedisUnavailable string `yaml:"redis_unavailable"`
+
+	// How long a node's heartbeat in Redis keeps it alive; it beats every
+	// third of this. A node silent for longer (killed, cut off) holds
+	// nothing: its reservations read as absent and free their quota
+	// slots. Used with redis only. Default: 10s. Must be at least 2s.
+	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
 }
 
 // defaultConfig is the one place defaults are written; DESIGN.md's
@@ -261,6 +301,12 @@ func defaultConfig() Config {
 		AdminListen:              "127.0.0.1:9494",
 		Pprof:                    false,
 		DrainTimeout:             30 * time.Second,
+		Redis:                    "",
+		RedisSentinelMaster:      "",
+		RedisPrefix:              "relayd:",
+		NodeID:                   "",
+		RedisUnavailable:         "local",
+		HeartbeatTTL:             10 * time.Second,
 	}
 }
 
@@ -309,6 +355,12 @@ func (c Config) Validate() error {
 		{"log_format", checkOneOf(c.LogFormat, logFormats)},
 		{"admin_listen", checkAdminListen(c.AdminListen)},
 		{"drain_timeout", checkNonNegative(c.DrainTimeout)},
+		{"redis", checkRedisURL(c.Redis)},
+		{"redis_sentinel_master", c.checkSentinelMaster()},
+		{"redis_prefix", checkRedisPrefix(c.RedisPrefix)},
+		{"node_id", checkNodeID(c.NodeID)},
+		{"redis_unavailable", checkOneOf(c.RedisUnavailable, redisPolicies)},
+		{"heartbeat_ttl", checkHeartbeatTTL(c.HeartbeatTTL)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil && ch.key == "" {

@@ -54,6 +54,12 @@ func altConfig() Config {
 		AdminListen:              "127.0.0.1:0",
 		Pprof:                    true,
 		DrainTimeout:             5 * time.Second,
+		Redis:                    "redis://127.0.0.1:26379?addr=127.0.0.1:26380",
+		RedisSentinelMaster:      "relays",
+		RedisPrefix:              "fleet1:",
+		NodeID:                   "relay-0",
+		RedisUnavailable:         "refuse",
+		HeartbeatTTL:             30 * time.Second,
 	}
 }
 
@@ -248,6 +254,17 @@ func TestValidate(t *testing.T) {
 		{"admin_listen multiaddr", func(c *Config) { c.AdminListen = "/ip4/127.0.0.1/tcp/9090" }, `admin_listen: invalid address "/ip4/127.0.0.1/tcp/9090"`},
 		{"drain_timeout zero", func(c *Config) { c.DrainTimeout = 0 }, ""},
 		{"drain_timeout negative", func(c *Config) { c.DrainTimeout = -time.Second }, "drain_timeout: must be >= 0, got -1s"},
+		{"redis single", func(c *Config) { c.Redis = "redis://:secret@127.0.0.1:6379/1" }, ""},
+		{"redis tls", func(c *Config) { c.Redis = "rediss://127.0.0.1:6379" }, ""},
+		{"redis cluster", func(c *Config) { c.Redis = "redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002" }, ""},
+		{"redis scheme", func(c *Config) { c.Redis = "http://127.0.0.1:6379" }, `redis: invalid Redis URL "http://127.0.0.1:6379": scheme must be redis or rediss`},
+		{"redis password not echoed", func(c *Config) { c.Redis = "http://u:secret@127.0.0.1:6379" }, `redis: invalid Redis URL "http://u:xxxxx@127.0.0.1:6379"`},
+		{"redis_sentinel_master without redis", func(c *Config) { c.RedisSentinelMaster = "m" }, "redis_sentinel_master: needs redis"},
+		{"redis_prefix empty", func(c *Config) { c.RedisPrefix = "" }, "redis_prefix: must not be empty"},
+		{"redis_prefix brace", func(c *Config) { c.RedisPrefix = "a{b}:" }, "redis_prefix: must not contain { or }"},
+		{"node_id space", func(c *Config) { c.NodeID = "relay 1" }, `node_id: must not contain spaces`},
+		{"redis_unavailable", func(c *Config) { c.RedisUnavailable = "ignore" }, `redis_unavailable: must be one of [local refuse], got "ignore"`},
+		{"heartbeat_ttl short", func(c *Config) { c.HeartbeatTTL = time.Second }, "heartbeat_ttl: must be >= 2s, got 1s"},
 		{"quotas zero are no cap", func(c *Config) {
 			c.MaxCircuits, c.MaxReservationsPerIP, c.MaxReservationsPerSubnet, c.MaxConns = 0, 0, 0, 0
 		}, ""},

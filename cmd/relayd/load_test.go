@@ -205,6 +205,12 @@ log_format: json
 admin_listen: 127.0.0.1:0
 pprof: true
 drain_timeout: 5s
+redis: redis://127.0.0.1:26379?addr=127.0.0.1:26380
+redis_sentinel_master: relays
+redis_prefix: "fleet1:"
+node_id: relay-0
+redis_unavailable: refuse
+heartbeat_ttl: 30s
 `, func(c *Config) { *c = altConfig() }},
 		{"admin_listen empty disables", "admin_listen: \"\"\n", func(c *Config) { c.AdminListen = "" }},
 		{"single listen scalar", "listen: /ip4/127.0.0.1/tcp/0\n",

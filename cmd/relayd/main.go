@@ -11,15 +11,26 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
+	// go-redis writes its pool errors straight to stderr, past slog and
+	// the JSON log format; each also fails an operation that package fleet
+	// logs and counts (relayd_redis_errors_total), so they are dropped. It
+	// is a process-wide setting, so it is made here and not in run.
+	redis.SetLogger(quietRedis{})
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go onSignals(sigs, cancel)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // onSignals turns the first SIGTERM or SIGINT into cancel, which makes
 // serve drain; a second one exits at once, for an operator who will not

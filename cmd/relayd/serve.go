@@ -111,6 +111,7 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		Conns:            pol.conns,
 		MaxHandshakes:    cfg.MaxHandshakes,
 		ProxyProtocol:    proxy,
+		Fleet:            fleetConfig(cfg),
 		Logger:           logger,
 	}, nil
 }
