@@ -17,6 +17,7 @@ import (
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/mesh"
 	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
@@ -72,6 +73,14 @@ type Config struct {
 	// refusal logs ("hop refused", dropped handshakes) are rate-limited
 	// per reason (see hotLogMessages).
 	Logger *slog.Logger
+	// NodeID names this node in the reservation store and on the mesh.
+	// Default: a random ID per process.
+	NodeID string
+	// Mesh joins the node to its fleet's mesh (package mesh): set Listen,
+	// Secret and Directory; New fills NodeID, Handler, Logger and Metrics.
+	// Default: no mesh (Listen empty): a CONNECT for a peer that another
+	// node holds is refused ("other_node").
+	Mesh mesh.Config
 	// Metrics receives the node's collectors (metrics.NewRelay); they
 	// register with MustRegister, so one registry takes one node. Default
 	// nil: no metrics.
@@ -82,6 +91,7 @@ type Config struct {
 type Relay struct {
 	host *host.Host
 	svc  *circuit.Service
+	mesh *mesh.Node // nil without a mesh
 	lim  *limiter.Limiter
 	log  *slog.Logger
 
@@ -123,19 +133,33 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := circuit.New(circuit.Config{
+	var svc *circuit.Service
+	mn, err := newMesh(cfg, cfg.Metrics, logger, &svc)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	ccfg := circuit.Config{
 		Key:            cfg.Key,
+		NodeID:         cfg.NodeID,
 		ReservationTTL: cfg.ReservationTTL,
 		StreamTimeout:  cfg.StreamTimeout,
 		Logger:         logger.With("component", "circuit"),
 		Tracer:         circuitTracer,
-	}, h, cfg.Store, lim)
+	}
+	if mn != nil {
+		ccfg.Forwarder = mn
+	}
+	svc, err = circuit.New(ccfg, h, cfg.Store, lim)
 	if err != nil {
+		if mn != nil {
+			mn.Close()
+		}
 		return nil, err
 	}
 	h.Handle(wire.ProtoHop, svc.HandleHop)
 	h.OnPeerDisconnected(svc.PeerDisconnected)
-	r := &Relay{host: h, svc: svc, lim: lim, log: cfg.Logger}
+	r := &Relay{host: h, svc: svc, mesh: mn, lim: lim, log: cfg.Logger}
 	for _, a := range cfg.Listen {
 		if _, err := h.Listen(a); err != nil {
 			r.Close()
@@ -154,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Store == nil {
 		c.Store = reservation.NewMemory(nil)
+	}
+	if c.NodeID == "" {
+		c.NodeID = randomNodeID()
 	}
 	return c
 }
@@ -191,6 +218,9 @@ func (r *Relay) Serve(ctx context.Context) error {
 	defer r.serving.Store(false)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.svc.Serve(ctx) })
+	if r.mesh != nil {
+		wg.Go(func() { r.mesh.Serve(ctx) })
+	}
 	err := r.host.Serve(ctx)
 	wg.Wait()
 	if err != nil {
@@ -238,6 +268,9 @@ func (r *Relay) Drain(ctx context.Context) error {
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.svc.Close()
+		if r.mesh != nil {
+			r.mesh.Close()
+		}
 		r.host.Close()
 	})
 	return nil
