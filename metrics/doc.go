@@ -15,7 +15,9 @@
 // are the circuit service's own plus limiter.Reasons(); a reason a later
 // release adds appears when first seen. Labels never carry peer IDs or IP
 // addresses: their cardinality is unbounded. The limiter registers its own
-// relayd_limiter_* collectors (see package limiter).
+// relayd_limiter_* collectors (see package limiter), and the fleet mesh its
+// relayd_mesh_* ones (see package mesh; every node registers them, at zero
+// without a mesh).
 //
 //	relayd_build_info{version,commit,go_version}                 gauge, always 1
 //	relayd_connections_active{transport}                          gauge
