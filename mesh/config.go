@@ -58,6 +58,10 @@ type Config struct {
 	NodeID string
 	// Listen is the host:port mesh links are accepted on. Required.
 	Listen string
+	// Advertise is the host:port other nodes dial to reach Listen; the
+	// fleet's directory publishes it (Node.Advertise). Default: the bound
+	// listen address.
+	Advertise string
 	// Secret is the cluster secret every node shares; links are
 	// authenticated with a key derived from it. At least MinSecretSize
 	// bytes. Required: a node without one has no mesh.

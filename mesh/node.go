@@ -91,6 +91,15 @@ func New(cfg Config) (*Node, error) {
 // Addr is the bound listen address.
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
+// Advertise is the address other nodes should dial: Config.Advertise, or
+// the bound listen address.
+func (n *Node) Advertise() string {
+	if n.cfg.Advertise != "" {
+		return n.cfg.Advertise
+	}
+	return n.ln.Addr().String()
+}
+
 // Serve accepts mesh links until ctx is done or Close.
 func (n *Node) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { n.ln.Close() })

@@ -39,10 +39,12 @@ func newMesh(cfg Config, reg prometheus.Registerer, logger *slog.Logger, svc **c
 	return mesh.New(mc)
 }
 
-// MeshAddr is the bound mesh listen address, "" without a mesh.
+// MeshAddr is the address other nodes dial for this node's mesh
+// (mesh.Node.Advertise), "" without a mesh: what the fleet directory
+// publishes.
 func (r *Relay) MeshAddr() string {
 	if r.mesh == nil {
 		return ""
 	}
-	return r.mesh.Addr().String()
+	return r.mesh.Advertise()
 }

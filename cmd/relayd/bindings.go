@@ -86,6 +86,12 @@ func bindings(c *Config) []binding {
 			boolValue{&c.Pprof}},
 		{"drain_timeout", "DURATION", "on SIGTERM or SIGINT, how long open circuits may run before they are closed",
 			durationValue{&c.DrainTimeout}},
+		{"mesh_listen", "HOST:PORT", "accept mesh links from the other fleet nodes here; needs mesh_secret",
+			stringValue{&c.MeshListen}},
+		{"mesh_advertise", "HOST:PORT", "address other fleet nodes dial for mesh_listen",
+			stringValue{&c.MeshAdvertise}},
+		{"mesh_secret", "FILE", "file with the fleet's shared mesh secret, at least 32 bytes",
+			stringValue{&c.MeshSecret}},
 	}
 }
 

@@ -205,6 +205,9 @@ log_format: json
 admin_listen: 127.0.0.1:0
 pprof: true
 drain_timeout: 5s
+mesh_listen: 10.0.0.5:7946
+mesh_advertise: relayd-0.relayd:7946
+mesh_secret: /etc/relayd/mesh.secret
 `, func(c *Config) { *c = altConfig() }},
 		{"admin_listen empty disables", "admin_listen: \"\"\n", func(c *Config) { c.AdminListen = "" }},
 		{"single listen scalar", "listen: /ip4/127.0.0.1/tcp/0\n",

@@ -98,6 +98,10 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 	if err != nil {
 		return relay.Config{}, err
 	}
+	meshCfg, err := meshConfig(cfg)
+	if err != nil {
+		return relay.Config{}, err
+	}
 	return relay.Config{
 		Key:              key,
 		Listen:           listen,
@@ -111,6 +115,7 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		Conns:            pol.conns,
 		MaxHandshakes:    cfg.MaxHandshakes,
 		ProxyProtocol:    proxy,
+		Mesh:             meshCfg,
 		Logger:           logger,
 	}, nil
 }
