@@ -14,6 +14,7 @@ import (
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/mesh/frame"
+	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/p2p/pbio"
 )
@@ -171,7 +172,7 @@ func (n *Node) accept(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	sess, err := yamux.Server(sc, yamuxConfig(n.log))
+	sess, err := yamux.Server(host.CoalesceYamux(sc), yamuxConfig(n.log))
 	if err != nil {
 		c.Close()
 		return
@@ -511,7 +512,7 @@ func (n *Node) dial(node string) (*link, error) {
 		return nil, fmt.Errorf("mesh: %s at %s: %w", node, addr, err)
 	}
 	c.SetDeadline(time.Time{})
-	sess, err := yamux.Client(sc, yamuxConfig(n.log))
+	sess, err := yamux.Client(host.CoalesceYamux(sc), yamuxConfig(n.log))
 	if err != nil {
 		c.Close()
 		return nil, err

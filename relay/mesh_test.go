@@ -63,6 +63,12 @@ type fleetNode struct {
 // when given, replaces node i's mesh secret; an empty one means no mesh.
 func newFleet(t testing.TB, n int, cfg relay.Config, secrets ...[]byte) ([]fleetNode, *meshDir) {
 	t.Helper()
+	return newFleetKeys(t, n, cfg, false, secrets...)
+}
+
+// newFleetKeys is newFleet with a key per node when independent is set.
+func newFleetKeys(t testing.TB, n int, cfg relay.Config, independent bool, secrets ...[]byte) ([]fleetNode, *meshDir) {
+	t.Helper()
 	key := newKey(t)
 	store := reservation.NewMemory(nil)
 	dir := &meshDir{m: make(map[string]string)}
@@ -70,6 +76,9 @@ func newFleet(t testing.TB, n int, cfg relay.Config, secrets ...[]byte) ([]fleet
 	for i := range n {
 		c := cfg
 		c.Key, c.Store, c.NodeID = key, store, fmt.Sprintf("node-%d", i+1)
+		if independent {
+			c.Key = newKey(t)
+		}
 		c.Metrics = prometheus.NewRegistry()
 		sec := meshSecret
 		if i < len(secrets) {
@@ -349,4 +358,26 @@ func TestFleetNodeWithoutSecret(t *testing.T) {
 	if err == nil {
 		t.Fatal("relay.New took a mesh listener without a secret")
 	}
+}
+
+// TestFleetIndependentIdentities: nodes with their own keys share the
+// store; a peer reached through the node it reserved on needs no mesh,
+// and through another node (its own peer ID) is forwarded.
+func TestFleetIndependentIdentities(t *testing.T) {
+	leakcheck.Check(t)
+	nodes, _ := newFleetKeys(t, 2, relay.Config{}, true)
+	if nodes[0].r.ID() == nodes[1].r.ID() {
+		t.Fatal("nodes share an identity")
+	}
+	a := echoTarget(t, nodes[0].r, nodes[0].addr)
+	for _, via := range nodes {
+		b := newClient(t, via.r, via.addr)
+		st, _, err := circuit.Connect(ctxT(t), b, via.r.ID(), a.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, st, 4096)
+	}
+	checkCounter(t, nodes[0].reg, "relayd_mesh_forwarded_circuits_total", 0, map[string]string{"direction": "out"})
+	checkCounter(t, nodes[1].reg, "relayd_mesh_forwarded_circuits_total", 1, map[string]string{"direction": "out", "result": "ok"})
 }

@@ -39,3 +39,8 @@ func (c *frameCoalescer) Write(p []byte) (int, error) {
 }
 
 var _ net.Conn = (*frameCoalescer)(nil)
+
+// CoalesceYamux wraps a Noise connection that carries a hashicorp/yamux
+// session (as the fleet mesh's links do) so each yamux data frame travels
+// in one Noise frame; see frameCoalescer.
+func CoalesceYamux(c *noise.Conn) net.Conn { return &frameCoalescer{Conn: c} }
