@@ -12,8 +12,9 @@
 // payloads name the dialing node and the node it wants, so a stale address
 // never links the wrong pair. Over Noise, hashicorp/yamux multiplexes the
 // link's circuits; either end opens streams. If both nodes dial at once,
-// both keep the link dialed by the node with the smaller ID. The dialing
-// end redials a dropped link with backoff (100 ms doubling to 10 s) until
+// both open new circuits on the link dialed by the node with the smaller
+// ID, and the other link closes once its circuits ended. The dialing end
+// redials a dropped link with backoff (100 ms doubling to 10 s) until
 // the node closes or the directory no longer knows the other node; drops
 // are counted. Without a secret a node has no mesh: it neither listens nor
 // forwards.

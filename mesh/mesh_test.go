@@ -341,3 +341,39 @@ func TestNoSecretNoMesh(t *testing.T) {
 		}
 	}
 }
+
+// TestSimultaneousDial: two nodes that forward to each other at once end
+// with one link between them, and circuits both ways work.
+func TestSimultaneousDial(t *testing.T) {
+	leakcheck.Check(t)
+	d := newDir()
+	a := newNode(t, "a", secret, d, wire.StatusOK)
+	b := newNode(t, "b", secret, d, wire.StatusOK)
+	d.set("a", a.Addr().String())
+	d.set("b", b.Addr().String())
+	var wg sync.WaitGroup
+	for _, from := range []*testNode{a, b} {
+		to, in := "b", b.in
+		if from == b {
+			to, in = "a", a.in
+		}
+		wg.Go(func() {
+			out, err := from.Forward(ctxT(t), to, peerID(t), peerID(t), nil)
+			if err != nil {
+				t.Errorf("forward to %s: %v", to, err)
+				return
+			}
+			f := <-in
+			out.Write([]byte("hi"))
+			out.Close()
+			if got, err := io.ReadAll(f.st); err != nil || string(got) != "hi" {
+				t.Errorf("to %s: read %q, %v", to, got, err)
+			}
+			f.st.Close()
+			io.ReadAll(out)
+		})
+	}
+	wg.Wait()
+	waitGauge(t, a.reg, "relayd_mesh_links_up", 1)
+	waitGauge(t, b.reg, "relayd_mesh_links_up", 1)
+}

@@ -25,10 +25,6 @@ var ErrClosed = fmt.Errorf("mesh: node closed: %w", net.ErrClosed)
 // errNoAddress: the directory gave no address for a node.
 var errNoAddress = errors.New("mesh: no address")
 
-// errDuplicate: a second link to a node that already has one lost the
-// tie-break.
-var errDuplicate = errors.New("mesh: duplicate link")
-
 // Node is this relay node's end of the mesh: it accepts links from other
 // nodes, dials the nodes it forwards to, and serves circuits forwarded
 // here. It implements circuit.Forwarder.
@@ -207,11 +203,17 @@ func (n *Node) addLinkLocked(p *peer, l *link) error {
 		return ErrClosed
 	}
 	if old := p.link; old != nil && old.up() {
+		// Both nodes dialed at once. The loser still carries the
+		// circuits opened on it; it closes once they are done.
+		loser := old
 		if n.dialerOf(old) < n.dialerOf(l) {
-			return errDuplicate
+			loser = l
 		}
-		old.replaced = true
-		old.sess.Close()
+		loser.replaced = true
+		n.goTracked(func() { n.closeWhenIdle(loser) })
+		if loser == l {
+			return nil
+		}
 	}
 	if p.link == nil {
 		n.m.linksUp.Inc()
@@ -227,6 +229,28 @@ func (n *Node) dialerOf(l *link) string {
 		return n.cfg.NodeID
 	}
 	return l.node
+}
+
+// idlePoll is how often a link that lost the tie-break checks whether its
+// last circuit ended.
+const idlePoll = 100 * time.Millisecond
+
+// closeWhenIdle closes a link that lost the tie-break once it carries no
+// stream.
+func (n *Node) closeWhenIdle(l *link) {
+	t := time.NewTicker(idlePoll)
+	defer t.Stop()
+	for l.sess.NumStreams() > 0 {
+		select {
+		case <-t.C:
+		case <-l.sess.CloseChan():
+			return
+		case <-n.ctx.Done():
+			l.sess.Close() // Close knows only the winners
+			return
+		}
+	}
+	l.sess.Close()
 }
 
 // linkDown forgets l once its session ended.
@@ -314,12 +338,14 @@ func (n *Node) newStream(l *link, ys *yamux.Stream, onDone func()) *Stream {
 // Forward implements circuit.Forwarder: it opens a stream on the link to
 // node (dialing it if need be), sends Connect and waits for the answer.
 func (n *Node) Forward(ctx context.Context, node string, src, dst identity.PeerID, lim *wire.Limit) (circuit.Stream, error) {
-	l, err := n.linkTo(ctx, node)
-	if err != nil {
-		n.m.forwarded.WithLabelValues("out", resultFailed).Inc()
-		return nil, err
+	c := frame.Connect{Dst: dst, Src: src, Node: n.cfg.NodeID, Limit: lim}
+	st, err := n.forwardOnce(ctx, node, c)
+	if err != nil && ctx.Err() == nil && errors.Is(err, errLinkGone) {
+		// The link died under the Connect, typically because both nodes
+		// dialed at once and it lost the tie-break: the winner is up, or
+		// a redial is due. Once: a failing node is not hammered.
+		st, err = n.forwardOnce(ctx, node, c)
 	}
-	st, err := n.open(ctx, l, frame.Connect{Dst: dst, Src: src, Node: n.cfg.NodeID, Limit: lim})
 	var se *circuit.StatusError
 	switch {
 	case errors.As(err, &se):
@@ -331,6 +357,22 @@ func (n *Node) Forward(ctx context.Context, node string, src, dst identity.PeerI
 	}
 	n.m.forwarded.WithLabelValues("out", resultOK).Inc()
 	return st, nil
+}
+
+// errLinkGone: the link closed while a circuit was being opened on it.
+var errLinkGone = errors.New("mesh: link closed")
+
+func (n *Node) forwardOnce(ctx context.Context, node string, c frame.Connect) (*Stream, error) {
+	l, err := n.linkTo(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	st, err := n.open(ctx, l, c)
+	var se *circuit.StatusError
+	if err != nil && !errors.As(err, &se) && !l.up() {
+		return nil, fmt.Errorf("%w: %w", errLinkGone, err)
+	}
+	return st, err
 }
 
 // open runs the Connect/Status exchange on a new stream of l.
@@ -414,14 +456,16 @@ func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 		return nil, ctx.Err()
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if l := p.link; l != nil && l.up() {
+	l, err := p.link, p.lastErr
+	n.mu.Unlock()
+	switch {
+	case l != nil && l.up():
 		return l, nil
+	case err != nil:
+		return nil, err
 	}
-	if p.lastErr != nil {
-		return nil, p.lastErr
-	}
-	return nil, fmt.Errorf("mesh: no link to %s", node)
+	// A link arrived and died at once, or was replaced: look again.
+	return n.linkTo(ctx, node)
 }
 
 // dialLoop keeps a link to p's node: it dials, serves the link until it
@@ -449,7 +493,7 @@ func (n *Node) dialLoop(p *peer) {
 		n.mu.Unlock()
 		// Without an address there is nothing to redial; the next
 		// Forward to the node starts over.
-		if errors.Is(err, errDuplicate) || errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) {
+		if errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) {
 			return
 		}
 		if err == nil {
@@ -468,6 +512,10 @@ func (n *Node) dialLoop(p *peer) {
 		}
 		backoff = min(2*backoff, n.cfg.RedialMax)
 		n.mu.Lock()
+		if l := p.link; l != nil && l.up() { // the other node dialed meanwhile
+			n.mu.Unlock()
+			return
+		}
 		p.inAttempt = true
 		n.mu.Unlock()
 	}
