@@ -74,11 +74,14 @@ type Stream struct {
 func (s *Stream) Read(p []byte) (int, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
+	if err := s.readErr(); err != nil {
+		return 0, err
+	}
 	for s.rem == 0 {
-		if err := s.readErr(); err != nil {
+		if err := s.readHeader(); err != nil {
 			return 0, err
 		}
-		if err := s.readHeader(); err != nil {
+		if err := s.readErr(); err != nil {
 			return 0, err
 		}
 	}

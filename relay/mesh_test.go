@@ -381,3 +381,40 @@ func TestFleetIndependentIdentities(t *testing.T) {
 	checkCounter(t, nodes[0].reg, "relayd_mesh_forwarded_circuits_total", 0, map[string]string{"direction": "out"})
 	checkCounter(t, nodes[1].reg, "relayd_mesh_forwarded_circuits_total", 1, map[string]string{"direction": "out", "result": "ok"})
 }
+
+// TestFleetManyCircuitsOneLink: concurrent circuits share the one link
+// between two nodes.
+func TestFleetManyCircuitsOneLink(t *testing.T) {
+	leakcheck.Check(t)
+	const n = 24
+	nodes, _ := newFleet(t, 2, relay.Config{Limits: noRates(limiter.Config{MaxCircuitsPerPeer: n, LimitData: 1 << 20})})
+	a := echoTarget(t, nodes[0].r, nodes[0].addr)
+	var clients []*host.Host
+	for range 3 {
+		clients = append(clients, newClient(t, nodes[1].r, nodes[1].addr))
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			b := clients[i%len(clients)]
+			st, _, err := circuit.Connect(ctxT(t), b, nodes[1].r.ID(), a.ID())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer st.Close()
+			st.SetDeadline(time.Now().Add(20 * time.Second))
+			msg := bytes.Repeat([]byte{byte(i)}, 32<<10)
+			go st.Write(msg)
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(st, got); err != nil || !bytes.Equal(got, msg) {
+				t.Errorf("circuit %d: echo failed: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if g := gauge(t, nodes[1].reg, "relayd_mesh_links_up"); g != 1 {
+		t.Errorf("node 2 has %v links up, want 1", g)
+	}
+	checkCounter(t, nodes[1].reg, "relayd_mesh_forwarded_circuits_total", n, map[string]string{"direction": "out", "result": "ok"})
+}
