@@ -2,6 +2,7 @@ package circuit
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -24,6 +25,10 @@ type Stream interface {
 	Reset() error
 	SetDeadline(time.Time) error
 }
+
+// ErrStopSending is what a Stream's Write returns once the other side
+// called CloseRead: that direction is over, the circuit is not failed.
+var ErrStopSending = errors.New("circuit: the other side stopped reading")
 
 // Forwarder carries a circuit to the fleet node that holds the target's
 // reservation (package mesh implements it). Forward asks node to open the

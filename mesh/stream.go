@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/mesh/frame"
 )
 
@@ -20,7 +21,7 @@ var (
 	// ErrLinkDown: the link carrying the stream is gone.
 	ErrLinkDown = errors.New("mesh: link down")
 	// ErrStopped: the other node reads no more (it sent Stop).
-	ErrStopped = errors.New("mesh: peer stopped reading")
+	ErrStopped = circuit.ErrStopSending
 	// ErrWriteClosed: Write after Close.
 	ErrWriteClosed = errors.New("mesh: write after close")
 )
