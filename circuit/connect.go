@@ -43,7 +43,8 @@ func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 		s.refusePolicy(src, limiter.RequestConnect, err)
 		return
 	}
-	if status, reason, err := s.checkReservation(dst); err != nil {
+	holder, status, reason, err := s.checkReservation(dst, s.cfg.Forwarder != nil)
+	if err != nil {
 		s.refuse(src, "connect", status, reason, err)
 		return
 	}
@@ -54,9 +55,9 @@ func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 	}
 	defer circ.Close()
 	lim := wireLimit(circ.Grant)
-	dstStream, err := s.openStop(c.RemotePeer(), dst, lim)
+	dstStream, status, reason, err := s.openDst(holder, c.RemotePeer(), dst, lim)
 	if err != nil {
-		s.refuse(src, "connect", wire.StatusConnectionFailed, "stop_failed", err)
+		s.refuse(src, "connect", status, reason, err)
 		return
 	}
 	if err := writeHop(src, &wire.HopMessage{Type: wire.HopStatus, Status: wire.StatusOK, Limit: lim}); err != nil {
@@ -65,28 +66,52 @@ func (s *Service) connect(src *host.Stream, msg wire.HopMessage) {
 		return
 	}
 	s.trace.CircuitOpened()
-	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst, "class", circ.Class)
+	s.log.Debug("circuit opened", "src", c.RemotePeer(), "dst", dst, "class", circ.Class, "node", holder)
 	start := time.Now()
-	end := s.splice(src, dstStream, circ.Limit)
+	end := s.splice(hostStream{src}, dstStream, circ.Limit, s.trace)
 	s.trace.CircuitClosed(end, time.Since(start))
 	s.log.Debug("circuit closed", "src", c.RemotePeer(), "dst", dst, "end", end)
 }
 
-// checkReservation maps the store's answer to a refusal. A reservation held
-// by another node of a fleet is not reachable from here yet.
-func (s *Service) checkReservation(dst identity.PeerID) (wire.Status, string, error) {
+// checkReservation maps the store's answer to the node holding dst, or to
+// a refusal. A reservation held by another node of a fleet is reachable
+// only when forwarding is on.
+func (s *Service) checkReservation(dst identity.PeerID, forwarding bool) (string, wire.Status, string, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	r, err := s.store.Get(ctx, dst)
 	switch {
 	case errors.Is(err, reservation.ErrNotFound):
-		return wire.StatusNoReservation, "no_reservation", err
+		return "", wire.StatusNoReservation, "no_reservation", err
 	case err != nil:
-		return wire.StatusConnectionFailed, "store_error", err
-	case r.Node != s.cfg.NodeID:
-		return wire.StatusNoReservation, "other_node", fmt.Errorf("reservation of %s held by node %s", dst, r.Node)
+		return "", wire.StatusConnectionFailed, "store_error", err
+	case r.Node != s.cfg.NodeID && !forwarding:
+		return "", wire.StatusNoReservation, "other_node", fmt.Errorf("reservation of %s held by node %s", dst, r.Node)
 	}
-	return 0, "", nil
+	return r.Node, 0, "", nil
+}
+
+// openDst opens the circuit's leg to dst: the stop stream when this node
+// holds dst, else a forwarded stream through the holder.
+func (s *Service) openDst(holder string, src, dst identity.PeerID, lim *wire.Limit) (Stream, wire.Status, string, error) {
+	if holder == s.cfg.NodeID {
+		st, err := s.openStop(src, dst, lim)
+		if err != nil {
+			return nil, wire.StatusConnectionFailed, "stop_failed", err
+		}
+		return hostStream{st}, 0, "", nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout+s.cfg.StopTimeout)
+	defer cancel()
+	st, err := s.cfg.Forwarder.Forward(ctx, holder, src, dst, lim)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		return nil, se.Status, "forward_refused", err
+	case err != nil:
+		return nil, wire.StatusConnectionFailed, "forward_failed", err
+	}
+	return st, 0, "", nil
 }
 
 // openStop opens the stop stream on dst's existing connection and runs the

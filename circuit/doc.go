@@ -34,6 +34,15 @@
 // goroutines belong to the Service and end with the circuit; Close waits
 // for them.
 //
+// Fleets (MESH.md): when the reservation names another node and
+// Config.Forwarder is set, CONNECT forwards the circuit there (after the
+// same checks and quotas) instead of refusing it ("other_node"); the
+// holding node serves it with HandleForwarded, which opens the stop
+// stream and splices without limits. The entry node enforces the Limit and
+// counts the circuit; the holding node counts it only in its mesh metrics.
+// splice joins any two Streams (host streams, mesh streams); Forwarder is
+// the only thing circuit knows of the mesh.
+//
 // Timeouts (Config): 1 min to read a hop request and write the reply, 30 s
 // to open the stop stream, 1 min for the stop exchange (go-libp2p's values).
 //

@@ -55,6 +55,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Tracer receives events (metrics). Default: NopTracer.
 	Tracer Tracer
+	// Forwarder carries a CONNECT whose target is held by another fleet
+	// node to that node (package mesh). Default nil: such a CONNECT is
+	// refused with NO_RESERVATION, reason "other_node".
+	Forwarder Forwarder
 }
 
 func (c Config) withDefaults() Config {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/limiter"
-	"github.com/relayd/relayd/p2p/host"
 )
 
 // End says why a circuit ended.
@@ -35,7 +34,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); retu
 
 // circuit is one spliced pair of streams.
 type circuit struct {
-	src, dst *host.Stream
+	src, dst Stream
+	trace    Tracer
 	end      atomic.Pointer[End] // the first reason wins
 }
 
@@ -47,9 +47,9 @@ func (c *circuit) reset() {
 }
 
 // splice copies src↔dst until both directions end, one direction fails,
-// or a cap is reached, and reports why it ended.
-func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
-	c := &circuit{src: src, dst: dst}
+// or a cap is reached, and reports why it ended. trace counts its bytes.
+func (s *Service) splice(src, dst Stream, lim limiter.Limit, trace Tracer) End {
+	c := &circuit{src: src, dst: dst, trace: trace}
 	if !s.track() {
 		c.reset()
 		return EndShutdown
@@ -101,7 +101,7 @@ func (s *Service) splice(src, dst *host.Stream, lim limiter.Limit) End {
 //
 // The other direction carries on in the first two cases. eofEnd names who
 // closed on EOF.
-func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofEnd End) {
+func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -129,7 +129,7 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 				return
 			}
 			n += int64(k)
-			s.trace.BytesRelayed(r == c.src, k)
+			c.trace.BytesRelayed(r == c.src, k)
 		}
 		if errors.Is(err, io.EOF) {
 			c.finish(eofEnd)

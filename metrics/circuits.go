@@ -27,7 +27,7 @@ var (
 // ConnectRefusals are the CONNECT refusal reasons created at zero.
 func ConnectRefusals() []string {
 	return refusalReasons("relayed_conn", "malformed", "no_reservation", "other_node",
-		"store_error", "stop_failed", "error", "draining")
+		"store_error", "stop_failed", "error", "draining", "forward_refused", "forward_failed")
 }
 
 // Circuits counts CONNECT requests, circuits and relayed bytes.

@@ -16,7 +16,9 @@
 // release adds appears when first seen. Labels never carry peer IDs or IP
 // addresses: their cardinality is unbounded. The limiter registers its own
 // relayd_limiter_* collectors (see package limiter), a fleet node its
-// relayd_redis_* and relayd_fleet_* ones (see package fleet).
+// relayd_redis_* and relayd_fleet_* ones (see package fleet), and the fleet
+// mesh its relayd_mesh_* ones (see package mesh; every node registers them,
+// at zero without a mesh).
 //
 //	relayd_build_info{version,commit,go_version}                 gauge, always 1
 //	relayd_connections_active{transport}                          gauge

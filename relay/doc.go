@@ -37,6 +37,11 @@
 // under the refuse policy, Status gives /readyz the Redis state, and
 // Fleet exposes the membership (MeshAddr) to the mesh.
 //
+// Fleet: nodes that share a reservation store and a mesh (Config.Mesh,
+// Config.NodeID; package mesh) forward a CONNECT for a peer another node
+// holds to that node. Without Mesh.Listen a node has no mesh; its mesh
+// collectors still register, at zero.
+//
 // Logs: components log through a handler that rate-limits the refusal
 // messages a flood can drive (hotLogMessages) to a burst of 10, then one a
 // second, per message and reason; the next line let through reports how

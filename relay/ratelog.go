@@ -18,6 +18,8 @@ var hotLogMessages = []string{
 	"inbound handshake failed",
 	"too many streams, resetting new one",
 	"connection refused",
+	"mesh handshake failed",
+	"too many mesh handshakes, dropping",
 }
 
 // Per key (message and reason): a burst of 10 lines, then one a second.

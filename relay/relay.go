@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/fleet"
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/mesh"
 	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
@@ -79,6 +80,14 @@ type Config struct {
 	// refusal logs ("hop refused", dropped handshakes) are rate-limited
 	// per reason (see hotLogMessages).
 	Logger *slog.Logger
+	// NodeID names this node in the reservation store and on the mesh.
+	// Default: a random ID per process.
+	NodeID string
+	// Mesh joins the node to its fleet's mesh (package mesh): set Listen,
+	// Secret and Directory; New fills NodeID, Handler, Logger and Metrics.
+	// Default: no mesh (Listen empty): a CONNECT for a peer that another
+	// node holds is refused ("other_node").
+	Mesh mesh.Config
 	// Metrics receives the node's collectors (metrics.NewRelay); they
 	// register with MustRegister, so one registry takes one node. Default
 	// nil: no metrics.
@@ -89,6 +98,7 @@ type Config struct {
 type Relay struct {
 	host  *host.Host
 	svc   *circuit.Service
+	mesh  *mesh.Node // nil without a mesh
 	lim   *limiter.Limiter
 	fleet *fleet.Node // nil: a single node
 	log   *slog.Logger
@@ -116,10 +126,25 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	logger := slog.New(newRateLimitHandler(cfg.Logger.Handler(), hotLogMessages, hotLogRate, hotLogBurst, time.Now))
-	fl, store, quota, err := newFleet(cfg, lim, logger)
+	nodeID, err := cfg.nodeID()
 	if err != nil {
 		return nil, err
 	}
+	// The mesh listens first, so the fleet's heartbeat can publish where
+	// it listens; the mesh reads the fleet's directory only when a circuit
+	// is forwarded, after New.
+	dir := &fleetDirectory{}
+	var svc *circuit.Service
+	mn, err := newMesh(cfg, nodeID, dir, logger, &svc)
+	if err != nil {
+		return nil, err
+	}
+	fl, store, quota, err := newFleet(cfg, nodeID, mn, lim, logger)
+	if err != nil {
+		closeMesh(mn)
+		return nil, err
+	}
+	dir.node.Store(fl)
 	h, err := host.New(host.Config{
 		Key:              cfg.Key,
 		AgentVersion:     "relayd/" + cfg.Version,
@@ -133,29 +158,31 @@ func New(cfg Config) (*Relay, error) {
 		Tracer:           hostTracer,
 	})
 	if err != nil {
+		closeMesh(mn)
 		closeFleet(fl)
 		return nil, err
 	}
-	nodeID := ""
-	if fl != nil {
-		nodeID = fl.ID()
-	}
-	svc, err := circuit.New(circuit.Config{
+	ccfg := circuit.Config{
 		Key:            cfg.Key,
 		NodeID:         nodeID,
 		ReservationTTL: cfg.ReservationTTL,
 		StreamTimeout:  cfg.StreamTimeout,
 		Logger:         logger.With("component", "circuit"),
 		Tracer:         circuitTracer,
-	}, h, store, quota)
+	}
+	if mn != nil {
+		ccfg.Forwarder = mn
+	}
+	svc, err = circuit.New(ccfg, h, store, quota)
 	if err != nil {
 		h.Close()
+		closeMesh(mn)
 		closeFleet(fl)
 		return nil, err
 	}
 	h.Handle(wire.ProtoHop, svc.HandleHop)
 	h.OnPeerDisconnected(svc.PeerDisconnected)
-	r := &Relay{host: h, svc: svc, lim: lim, fleet: fl, log: cfg.Logger}
+	r := &Relay{host: h, svc: svc, mesh: mn, lim: lim, fleet: fl, log: cfg.Logger}
 	for _, a := range cfg.Listen {
 		if _, err := h.Listen(a); err != nil {
 			r.Close()
@@ -174,6 +201,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Store == nil {
 		c.Store = reservation.NewMemory(nil)
+	}
+	if c.NodeID == "" {
+		c.NodeID = randomNodeID()
 	}
 	return c
 }
@@ -213,6 +243,9 @@ func (r *Relay) Serve(ctx context.Context) error {
 	wg.Go(func() { r.svc.Serve(ctx) })
 	if r.fleet != nil {
 		wg.Go(func() { r.fleet.Serve(ctx) })
+	}
+	if r.mesh != nil {
+		wg.Go(func() { r.mesh.Serve(ctx) })
 	}
 	err := r.host.Serve(ctx)
 	wg.Wait()
@@ -283,6 +316,9 @@ func (r *Relay) Drain(ctx context.Context) error {
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.svc.Close()
+		if r.mesh != nil {
+			r.mesh.Close()
+		}
 		r.host.Close()
 		closeFleet(r.fleet)
 	})
@@ -291,11 +327,15 @@ func (r *Relay) Close() error {
 
 // newFleet joins the fleet when cfg.Fleet is set and returns the store and
 // quota the circuit service uses: the fleet's, or cfg.Store and lim.
-func newFleet(cfg Config, lim *limiter.Limiter, logger *slog.Logger) (*fleet.Node, reservation.Store, circuit.Quota, error) {
+func newFleet(cfg Config, nodeID string, mn *mesh.Node, lim *limiter.Limiter, logger *slog.Logger) (*fleet.Node, reservation.Store, circuit.Quota, error) {
 	if cfg.Fleet == nil {
 		return nil, cfg.Store, lim, nil
 	}
 	fc := *cfg.Fleet
+	fc.NodeID = nodeID
+	if mn != nil {
+		fc.MeshAddr = mn.Advertise()
+	}
 	fc.ReservationTTL = cfg.ReservationTTL
 	fc.Logger = logger.With("component", "fleet")
 	fc.Metrics = cfg.Metrics

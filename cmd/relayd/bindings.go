@@ -98,6 +98,12 @@ func bindings(c *Config) []binding {
 			stringValue{&c.RedisUnavailable}},
 		{"heartbeat_ttl", "DURATION", "how long a node's Redis heartbeat keeps it alive in the fleet",
 			durationValue{&c.HeartbeatTTL}},
+		{"mesh_listen", "HOST:PORT", "accept mesh links from the other fleet nodes here; needs mesh_secret",
+			stringValue{&c.MeshListen}},
+		{"mesh_advertise", "HOST:PORT", "address other fleet nodes dial for mesh_listen",
+			stringValue{&c.MeshAdvertise}},
+		{"mesh_secret", "FILE", "file with the fleet's shared mesh secret, at least 32 bytes",
+			stringValue{&c.MeshSecret}},
 	}
 }
 

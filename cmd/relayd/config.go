@@ -257,6 +257,25 @@ type Config struct {
 	// nothing: its reservations read as absent and free their quota
 	// slots. Used with redis only. Default: 10s. Must be at least 2s.
 	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
+	// host:port on which this node accepts mesh links from the other nodes
+	// of its fleet, which forward circuits for peers this node holds (and
+	// carry the ones it forwards). Needs mesh_secret. Keep it on a private
+	// network. Default: empty, no mesh: a CONNECT for a peer another node
+	// holds is refused.
+	MeshListen string `yaml:"mesh_listen"`
+
+	// host:port the other nodes dial to reach mesh_listen (published in
+	// the fleet's directory), e.g. the pod IP on Kubernetes. Required when
+	// mesh_listen binds every interface (0.0.0.0, :: or an empty host).
+	// Default: empty, which means mesh_listen.
+	MeshAdvertise string `yaml:"mesh_advertise"`
+
+	// File holding the cluster secret every node of the fleet shares (at
+	// least 32 bytes once surrounding whitespace is trimmed, e.g. from
+	// openssl rand -hex 32); mesh links are authenticated with it, and a
+	// node without it is refused before it can send anything. Required with
+	// mesh_listen. Default: empty.
+	MeshSecret string `yaml:"mesh_secret"`
 }
 
 // defaultConfig is the one place defaults are written; DESIGN.md's
@@ -307,6 +326,9 @@ func defaultConfig() Config {
 		NodeID:                   "",
 		RedisUnavailable:         "local",
 		HeartbeatTTL:             10 * time.Second,
+		MeshListen:               "",
+		MeshAdvertise:            "",
+		MeshSecret:               "",
 	}
 }
 
@@ -361,6 +383,9 @@ func (c Config) Validate() error {
 		{"node_id", checkNodeID(c.NodeID)},
 		{"redis_unavailable", checkOneOf(c.RedisUnavailable, redisPolicies)},
 		{"heartbeat_ttl", checkHeartbeatTTL(c.HeartbeatTTL)},
+		{"mesh_listen", c.checkMeshListen()},
+		{"mesh_advertise", c.checkMeshAdvertise()},
+		{"mesh_secret", c.checkMeshSecret()},
 	}
 	for _, ch := range checks {
 		if ch.err != nil && ch.key == "" {
@@ -538,6 +563,57 @@ func checkWholeSeconds(d, most time.Duration) error {
 func checkOneOf(s string, allowed []string) error {
 	if !slices.Contains(allowed, s) {
 		return fmt.Errorf("must be one of %v, got %q", allowed, s)
+	}
+	return nil
+}
+
+// checkMeshListen wants host:port with a literal IP or an empty host, like
+// admin_listen, and mesh_secret beside it.
+func (c Config) checkMeshListen() error {
+	if c.MeshListen == "" {
+		return nil
+	}
+	if err := checkAdminListen(c.MeshListen); err != nil {
+		return err
+	}
+	if c.MeshSecret == "" {
+		return errors.New("needs mesh_secret")
+	}
+	return nil
+}
+
+// checkMeshAdvertise wants host:port (any host name), only with
+// mesh_listen, and is required when mesh_listen names no single address.
+func (c Config) checkMeshAdvertise() error {
+	if c.MeshAdvertise == "" {
+		if host, _, err := net.SplitHostPort(c.MeshListen); err == nil && unspecifiedHost(host) {
+			return fmt.Errorf("required when mesh_listen %q binds every interface", c.MeshListen)
+		}
+		return nil
+	}
+	if c.MeshListen == "" {
+		return errors.New("needs mesh_listen")
+	}
+	host, port, err := net.SplitHostPort(c.MeshAdvertise)
+	if err != nil || host == "" || unspecifiedHost(host) {
+		return fmt.Errorf("invalid address %q: want host:port that other nodes can dial", c.MeshAdvertise)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("invalid address %q: port must be a number from 1 to 65535", c.MeshAdvertise)
+	}
+	return nil
+}
+
+func unspecifiedHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && ip.IsUnspecified()
+}
+
+// checkMeshSecret: only with mesh_listen. The file itself is read, and
+// checked, at start (readMeshSecret).
+func (c Config) checkMeshSecret() error {
+	if c.MeshSecret != "" && c.MeshListen == "" {
+		return errors.New("needs mesh_listen")
 	}
 	return nil
 }

@@ -60,6 +60,9 @@ func altConfig() Config {
 		NodeID:                   "relay-0",
 		RedisUnavailable:         "refuse",
 		HeartbeatTTL:             30 * time.Second,
+		MeshListen:               "10.0.0.5:7946",
+		MeshAdvertise:            "relayd-0.relayd:7946",
+		MeshSecret:               "/etc/relayd/mesh.secret",
 	}
 }
 
@@ -208,6 +211,24 @@ func TestValidate(t *testing.T) {
 		{"limit_data zero is no cap", func(c *Config) { c.LimitData = 0 }, ""},
 		{"limit_duration uint32 max", func(c *Config) { c.LimitDuration = math.MaxUint32 * time.Second }, ""},
 		{"unlimited", func(c *Config) { c.Unlimited = true }, ""},
+		{"mesh on one address", func(c *Config) { c.MeshListen, c.MeshSecret = "10.0.0.5:7946", "s" }, ""},
+		{"mesh on every interface, advertised", func(c *Config) {
+			c.MeshListen, c.MeshAdvertise, c.MeshSecret = ":7946", "10.0.0.5:7946", "s"
+		}, ""},
+
+		{"mesh_listen without secret", func(c *Config) { c.MeshListen = "10.0.0.5:7946" }, "mesh_listen: needs mesh_secret"},
+		{"mesh_listen garbage", func(c *Config) { c.MeshListen, c.MeshSecret = "mesh", "s" }, `mesh_listen: invalid address "mesh"`},
+		{"mesh_listen name", func(c *Config) { c.MeshListen, c.MeshSecret = "relay.example:7946", "s" }, `mesh_listen: invalid address "relay.example:7946": host must be an IP address`},
+		{"mesh_secret without listen", func(c *Config) { c.MeshSecret = "s" }, "mesh_secret: needs mesh_listen"},
+		{"mesh_advertise without listen", func(c *Config) { c.MeshAdvertise = "10.0.0.5:7946" }, "mesh_advertise: needs mesh_listen"},
+		{"mesh on every interface, not advertised", func(c *Config) { c.MeshListen, c.MeshSecret = "0.0.0.0:7946", "s" },
+			`mesh_advertise: required when mesh_listen "0.0.0.0:7946" binds every interface`},
+		{"mesh_advertise unspecified", func(c *Config) {
+			c.MeshListen, c.MeshAdvertise, c.MeshSecret = ":7946", "[::]:7946", "s"
+		}, `mesh_advertise: invalid address "[::]:7946"`},
+		{"mesh_advertise port 0", func(c *Config) {
+			c.MeshListen, c.MeshAdvertise, c.MeshSecret = ":7946", "10.0.0.5:0", "s"
+		}, `mesh_advertise: invalid address "10.0.0.5:0": port must be`},
 
 		{"listen empty", func(c *Config) { c.Listen = nil }, "listen: must list at least one multiaddr"},
 		{"listen garbage", func(c *Config) { c.Listen = []string{"foo"} }, `listen: invalid multiaddr "foo": `},

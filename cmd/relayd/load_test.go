@@ -211,6 +211,9 @@ redis_prefix: "fleet1:"
 node_id: relay-0
 redis_unavailable: refuse
 heartbeat_ttl: 30s
+mesh_listen: 10.0.0.5:7946
+mesh_advertise: relayd-0.relayd:7946
+mesh_secret: /etc/relayd/mesh.secret
 `, func(c *Config) { *c = altConfig() }},
 		{"admin_listen empty disables", "admin_listen: \"\"\n", func(c *Config) { c.AdminListen = "" }},
 		{"single listen scalar", "listen: /ip4/127.0.0.1/tcp/0\n",

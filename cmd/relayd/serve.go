@@ -98,6 +98,10 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 	if err != nil {
 		return relay.Config{}, err
 	}
+	meshCfg, err := meshConfig(cfg)
+	if err != nil {
+		return relay.Config{}, err
+	}
 	return relay.Config{
 		Key:              key,
 		Listen:           listen,
@@ -112,6 +116,7 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		MaxHandshakes:    cfg.MaxHandshakes,
 		ProxyProtocol:    proxy,
 		Fleet:            fleetConfig(cfg),
+		Mesh:             meshCfg,
 		Logger:           logger,
 	}, nil
 }

@@ -204,3 +204,8 @@ func encodeYamux(h []byte, typ byte, flags uint16, id, length uint32) []byte {
 }
 
 var _ net.Conn = (*frameCoalescer)(nil)
+
+// CoalesceYamux wraps a Noise connection that carries a hashicorp/yamux
+// session (as the fleet mesh's links do) so each yamux data frame travels
+// in one Noise frame; see frameCoalescer.
+func CoalesceYamux(c *noise.Conn) net.Conn { return &frameCoalescer{Conn: c} }

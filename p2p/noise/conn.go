@@ -62,6 +62,14 @@ func newConn(c net.Conn, enc, dec *noise.CipherState, peer identity.PeerID, key 
 	return &Conn{conn: c, enc: enc, dec: dec, remotePeer: peer, remoteKey: key, muxer: muxer}
 }
 
+// NewSessionConn frames and encrypts c with the cipher states of a Noise
+// handshake run elsewhere (the fleet mesh's pre-shared-key handshake): enc
+// encrypts what this side sends, dec decrypts what it receives. The
+// connection carries no libp2p identity (RemotePeer is empty).
+func NewSessionConn(c net.Conn, enc, dec *noise.CipherState) *Conn {
+	return newConn(c, enc, dec, "", nil, "")
+}
+
 // RemotePeer is the authenticated peer ID of the other side.
 func (c *Conn) RemotePeer() identity.PeerID { return c.remotePeer }
 
