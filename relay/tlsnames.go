@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"strings"
+
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/p2p/transport"
@@ -19,6 +21,9 @@ func (r *Relay) AnnounceTLSNames(names []string) {
 			continue
 		}
 		for _, name := range names {
+			if strings.HasPrefix(name, "*.") {
+				continue // a wildcard is no address to dial
+			}
 			extra = append(extra, dnsWSSAddrs(l, name)...)
 		}
 	}

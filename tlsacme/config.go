@@ -58,9 +58,14 @@ type Config struct {
 	// NewDNSProvider). When set, DNS-01 is the only challenge used, so it
 	// works whatever port the relay listens on. Default: none.
 	DNSProvider certmagic.DNSProvider
-	// DNSResolvers are the resolvers (host:port) asked whether a DNS-01
-	// record has propagated. Default: the system's.
+	// DNSResolvers are the resolvers (host:port) that find the zone of a
+	// challenge name and whether its record has propagated. Default: the
+	// system's.
 	DNSResolvers []string
+	// DNSPropagationTimeout bounds the wait for a DNS-01 record to show on
+	// every authoritative server before the CA is asked to look; -1 skips
+	// the check. Default 2 min.
+	DNSPropagationTimeout time.Duration
 
 	// RenewCheckInterval is how often certificates are checked for
 	// renewal. Default 10 min (certmagic's).

@@ -131,9 +131,10 @@ func (m *Manager) issuerTemplate() (certmagic.ACMEIssuer, error) {
 	}
 	if m.cfg.DNSProvider != nil {
 		t.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
-			DNSProvider: m.cfg.DNSProvider,
-			Resolvers:   m.cfg.DNSResolvers,
-			Logger:      newZapLogger(m.log.With("component", "certmagic")),
+			DNSProvider:        m.cfg.DNSProvider,
+			Resolvers:          m.cfg.DNSResolvers,
+			PropagationTimeout: m.cfg.DNSPropagationTimeout,
+			Logger:             newZapLogger(m.log.With("component", "certmagic")),
 		}}
 	}
 	return t, nil

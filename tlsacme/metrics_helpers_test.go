@@ -1,6 +1,7 @@
 package tlsacme_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,4 +53,11 @@ func countOf(t *testing.T, reg *prometheus.Registry, name, result string) float6
 	t.Helper()
 	v, _ := find(t, reg, name, "result", result)
 	return v
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

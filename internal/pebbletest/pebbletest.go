@@ -36,6 +36,9 @@ type Options struct {
 	// Blocklist are domains pebble refuses to issue for
 	// (urn:ietf:params:acme:error:rejectedIdentifier).
 	Blocklist []string
+	// DNSServer (host:port), when set, is the DNS server pebble resolves
+	// and checks DNS-01 records with, instead of challtestsrv.
+	DNSServer string
 }
 
 // Server is one pebble and its challtestsrv, on ports fixed at New so a
@@ -52,6 +55,7 @@ type Server struct {
 	DNSAddr string
 
 	t       testing.TB
+	opts    Options
 	dir     string
 	mgmt    string // pebble's management API host:port
 	chall   string // challtestsrv's management API host:port
@@ -72,7 +76,7 @@ type proc struct {
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{
-		t: t, dir: t.TempDir(),
+		t: t, opts: opts, dir: t.TempDir(),
 		pebble: binary(t, "pebble"), challts: binary(t, "pebble-challtestsrv"),
 		TLSPort: freePort(t), HTTPPort: freePort(t),
 		DNSAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
@@ -103,7 +107,11 @@ func (s *Server) Start() {
 		"-dnsserver", s.DNSAddr, "-management", s.chall,
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
-	s.run("pebble", s.pebble, "-config", filepath.Join(s.dir, "pebble.json"), "-dnsserver", s.DNSAddr)
+	dnsServer := s.DNSAddr
+	if s.opts.DNSServer != "" {
+		dnsServer = s.opts.DNSServer
+	}
+	s.run("pebble", s.pebble, "-config", filepath.Join(s.dir, "pebble.json"), "-dnsserver", dnsServer)
 	deadline := time.Now().Add(startTimeout)
 	for {
 		resp, err := s.client.Get(s.Directory)
