@@ -20,6 +20,9 @@ func TestAdminHandler(t *testing.T) {
 	defer plain.Close()
 	withPprof := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Pprof: true}))
 	defer withPprof.Close()
+	pending := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Ready: ready.Load,
+		Pending: func() []string { return []string{"acme certificate for relay.example.com: pending"} }}))
+	defer pending.Close()
 
 	tests := []struct {
 		name   string
@@ -35,6 +38,7 @@ func TestAdminHandler(t *testing.T) {
 		{"readyz ready", plain, true, "GET", "/readyz", 200, "ready"},
 		{"readyz not ready", plain, false, "GET", "/readyz", 503, "not ready"},
 		{"readyz defaults to ready", withPprof, false, "GET", "/readyz", 200, "ready"},
+		{"readyz names what is pending and stays ready", pending, true, "GET", "/readyz", 200, "ready\npending: acme certificate for relay.example.com: pending\n"},
 		{"no pprof unless asked", plain, true, "GET", "/debug/pprof/", 404, ""},
 		{"pprof index", withPprof, true, "GET", "/debug/pprof/", 200, "goroutine"},
 		{"pprof goroutine", withPprof, true, "GET", "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
