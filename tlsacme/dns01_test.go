@@ -198,3 +198,20 @@ func TestTSIGKeyFile(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTSIGKey: no key file crashes the parser, and what it accepts
+// has a fully qualified name and a known algorithm.
+func FuzzParseTSIGKey(f *testing.F) {
+	f.Add("key \"acme\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n};\n")
+	f.Add(`key x { algorithm hmac-sha1; secret "=="; };`)
+	f.Add(`key "" {`)
+	f.Fuzz(func(t *testing.T, s string) {
+		name, alg, secret, err := tlsacme.ParseTSIGKey(s)
+		if err != nil {
+			return
+		}
+		if !strings.HasSuffix(name, ".") || !strings.HasSuffix(alg, ".") || secret == "" {
+			t.Fatalf("ParseTSIGKey(%q) = %q, %q, %q", s, name, alg, secret)
+		}
+	})
+}
