@@ -3,12 +3,14 @@ package relay_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/circuit"
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/p2p/host"
+	"github.com/relayd/relayd/p2p/pbio"
 	"github.com/relayd/relayd/relay"
 )
 
@@ -26,6 +28,7 @@ func TestAnnounceTLSNames(t *testing.T) {
 	port, _ := wss.ValueForProtocol(ma.P_TCP)
 	c := newClient(t, r, addr)
 
+	identifyAddrs(t, c, r) // caches the identify message before the names
 	r.AnnounceTLSNames([]string{"relay.example.com", "*.example.com"})
 	got := reserveAddrs(t, c, r)
 	p2p := "/p2p/" + r.ID().String()
@@ -36,6 +39,10 @@ func TestAnnounceTLSNames(t *testing.T) {
 	}
 	if got != strings.Join(want, " ") {
 		t.Errorf("reservation addrs\n%s\nwant\n%s", got, strings.Join(want, " "))
+	}
+
+	if got := identifyAddrs(t, c, r); got != strings.ReplaceAll(strings.Join(want, " "), p2p, "") {
+		t.Errorf("identify listenAddrs\n%s\nwant\n%s", got, strings.ReplaceAll(strings.Join(want, " "), p2p, ""))
 	}
 
 	r.AnnounceTLSNames(nil)
@@ -52,6 +59,26 @@ func reserveAddrs(t *testing.T, c *host.Host, r *relay.Relay) string {
 	}
 	var out []string
 	for _, a := range info.Addrs {
+		out = append(out, a.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// identifyAddrs are the listenAddrs of a fresh identify response.
+func identifyAddrs(t *testing.T, c *host.Host, r *relay.Relay) string {
+	t.Helper()
+	st, err := c.NewStream(ctxT(t), r.ID(), host.IdentifyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	b, err := pbio.ReadDelimited(st, 8<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range parseIdentify(t, b).listen {
 		out = append(out, a.String())
 	}
 	return strings.Join(out, " ")
