@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,8 +138,8 @@ func runTool(t *testing.T, dir, bin string, args ...string) {
 	})
 }
 
-// roots fetches the root pebble issues under from its management API.
-func (p *pebbleCA) roots(t *testing.T) *x509.CertPool {
+// rootPEM fetches the root pebble issues under from its management API.
+func (p *pebbleCA) rootPEM(t *testing.T) []byte {
 	t.Helper()
 	resp, err := p.client.Get("https://" + p.mgmt + "/roots/0")
 	if err != nil {
@@ -146,11 +147,10 @@ func (p *pebbleCA) roots(t *testing.T) *x509.CertPool {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		t.Fatalf("pebble root is not PEM: %q", b)
 	}
-	return pool
+	return b
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -182,6 +182,67 @@ func waitCertificate(t *testing.T, r *relayProc, addr, domain string, roots *x50
 	}
 }
 
+// acmeRelay is relayd holding a certificate for domain from pebble.
+type acmeRelay struct {
+	*relayProc
+	port     string // the /wss listener's, which is pebble's TLS-ALPN port
+	roots    *x509.CertPool
+	rootFile string // pebble's issuing root, PEM
+}
+
+const acmeDomain = "interop.relayd.test"
+
+// startACMERelay runs pebble and relayd with --acme-domain, and waits until
+// relayd serves the certificate and announces its DNS /wss address.
+func startACMERelay(t *testing.T) *acmeRelay {
+	t.Helper()
+	https := newTestCA(t) // pebble's own HTTPS, which relayd trusts by --acme-ca-root
+	ca := startPebble(t, https)
+	port := strconv.Itoa(ca.tlsPort)
+	r := startRelayOn(t, kindRelayd, []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/" + port + "/wss"},
+		append(relaxedQuotas(), "--acme-domain", acmeDomain, "--acme-ca", ca.dir,
+			"--acme-ca-root", https.CAFile, "--acme-storage", t.TempDir())...)
+	pem := ca.rootPEM(t)
+	a := &acmeRelay{relayProc: r, port: port, roots: x509.NewCertPool(), rootFile: filepath.Join(t.TempDir(), "pebble-root.pem")}
+	a.roots.AppendCertsFromPEM(pem)
+	if err := os.WriteFile(a.rootFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitCertificate(t, r, "127.0.0.1:"+port, acmeDomain, a.roots)
+	a.waitAnnounced(t)
+	return a
+}
+
+// dnsWSS is the address relayd announces once it holds the certificate.
+func (a *acmeRelay) dnsWSS() string {
+	return fmt.Sprintf("/dns4/%s/tcp/%s/tls/ws/p2p/%s", acmeDomain, a.port, a.Info.ID)
+}
+
+// waitAnnounced reserves over TCP until the reservation lists dnsWSS: the
+// names are announced just after the certificate is first served.
+func (a *acmeRelay) waitAnnounced(t *testing.T) {
+	t.Helper()
+	h := newHost(t)
+	deadline := time.Now().Add(acmeWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		rsvp, err := client.Reserve(ctx, h, a.Info)
+		cancel()
+		if err != nil {
+			t.Fatalf("Reserve over TCP: %v", err)
+		}
+		for _, x := range rsvp.Addrs {
+			if x.String() == a.dnsWSS() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reservation addrs %v never listed %s", rsvp.Addrs, a.dnsWSS())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestACMEWSS: relayd gets a certificate from pebble by TLS-ALPN-01 on its
 // /wss listener; a stock go-libp2p node dials
 // /ip4/127.0.0.1/tcp/<port>/tls/sni/<domain>/ws/p2p/<relay>, verifying the
@@ -189,19 +250,10 @@ func waitCertificate(t *testing.T, r *relayProc, addr, domain string, roots *x50
 // /wss address), and another node reaches it through the relay.
 func TestACMEWSS(t *testing.T) {
 	runRelaydOnly(t, func(t *testing.T) {
-		https := newTestCA(t) // pebble's own HTTPS, which relayd trusts by --acme-ca-root
-		ca := startPebble(t, https)
-		const domain = "interop.relayd.test"
-		port := strconv.Itoa(ca.tlsPort)
-		r := startRelayOn(t, kindRelayd, []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/" + port + "/wss"},
-			append(relaxedQuotas(), "--acme-domain", domain, "--acme-ca", ca.dir,
-				"--acme-ca-root", https.CAFile, "--acme-storage", t.TempDir())...)
-		roots := ca.roots(t)
-		waitCertificate(t, r, "127.0.0.1:"+port, domain, roots)
-
-		a := newHost(t, libp2p.Transport(websocket.New, websocket.WithTLSClientConfig(&tls.Config{RootCAs: roots})))
+		r := startACMERelay(t)
+		a := newHost(t, libp2p.Transport(websocket.New, websocket.WithTLSClientConfig(&tls.Config{RootCAs: r.roots})))
 		a.SetStreamHandler(echoProto, handleEcho)
-		wss := ma.StringCast("/ip4/127.0.0.1/tcp/" + port + "/tls/sni/" + domain + "/ws")
+		wss := ma.StringCast("/ip4/127.0.0.1/tcp/" + r.port + "/tls/sni/" + acmeDomain + "/ws")
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		rsvp, err := client.Reserve(ctx, a, peer.AddrInfo{ID: r.Info.ID, Addrs: []ma.Multiaddr{wss}})
@@ -209,20 +261,37 @@ func TestACMEWSS(t *testing.T) {
 			t.Fatalf("Reserve over %s: %v", wss, err)
 		}
 		checkConnTransport(t, a, r.Info.ID, "wss")
-		want := fmt.Sprintf("/dns4/%s/tcp/%s/tls/ws/p2p/%s", domain, port, r.Info.ID)
-		found := false
-		for _, x := range rsvp.Addrs {
-			found = found || x.String() == want
-		}
-		if !found {
-			t.Errorf("reservation addrs %v lack %s", rsvp.Addrs, want)
+		if !slices.ContainsFunc(rsvp.Addrs, func(x ma.Multiaddr) bool { return x.String() == r.dnsWSS() }) {
+			t.Errorf("reservation addrs %v lack %s", rsvp.Addrs, r.dnsWSS())
 		}
 
 		b := newHost(t)
-		dialCircuit(t, b, r, a.ID())
+		dialCircuit(t, b, r.relayProc, a.ID())
 		res, err := echo(limitedCtx(t, 20*time.Second), b, a.ID(), []byte("through a relay with an ACME certificate"))
 		if err != nil || res.readErr != nil || res.echoed != res.sent {
 			t.Fatalf("echo through the relay: %+v, %v", res, err)
 		}
+	})
+}
+
+// TestACMEBrowser: headless Chromium, trusting only pebble's root (and
+// resolving the test domain to 127.0.0.1), opens wss://<domain>:<port> to
+// relayd's ACME certificate, reserves, and a go-libp2p node reaches the
+// browser through the relay.
+func TestACMEBrowser(t *testing.T) {
+	requireTools(t, "node", "npm", chromiumPath(), "certutil")
+	prepareJS(t)
+	runRelaydOnly(t, func(t *testing.T) {
+		r := startACMERelay(t)
+		relayAddr := ma.StringCast(fmt.Sprintf("/dns4/%s/tcp/%s/wss", acmeDomain, r.port)).Encapsulate(p2pComponent(r.Info.ID))
+		p := startJSPeer(t, "src/chromium.js", relayAddr, "RELAYD_INTEROP_CA="+r.rootFile,
+			"RELAYD_INTEROP_HOST_RULES=MAP "+acmeDomain+" 127.0.0.1")
+		target, _ := checkListening(t, p.await(t, "listening", jsStartTimeout), relayAddr)
+		b := newHost(t)
+		b.SetStreamHandler(echoProto, handleEcho)
+		if err := b.Connect(limitedCtx(t, 2*streamTimeout), peer.AddrInfo{ID: target, Addrs: []ma.Multiaddr{r.CircuitAddr(target)}}); err != nil {
+			t.Fatalf("go host cannot reach the browser through the relay: %v", err)
+		}
+		checkGoToJS(t, b, target, p)
 	})
 }
