@@ -45,7 +45,9 @@ type node struct {
 func startNode(t *testing.T, cfg tlsacme.Config, wssPort int, alpn bool) *node {
 	t.Helper()
 	n := &node{reg: prometheus.NewRegistry(), names: make(chan []string, 8)}
-	cfg.Logger = testLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	cfg.Metrics = n.reg
 	cfg.OnNames = func(names []string) { n.names <- names }
 	m, err := tlsacme.New(cfg)

@@ -1,13 +1,17 @@
 package tlsacme_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,10 +189,18 @@ func TestCARefusesOrder(t *testing.T) {
 	leakcheck.Check(t)
 	const domain = "refused.relayd.test"
 	ca := pebbletest.Start(t, pebbletest.Options{Blocklist: []string{domain}})
-	n := startNode(t, baseConfig(t, ca, domain), ca.TLSPort, true)
+	cfg := baseConfig(t, ca, domain)
+	logs := &lockedBuffer{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), nil))
+	n := startNode(t, cfg, ca.TLSPort, true)
 	eventually(t, "the refusal is reported", func() bool {
 		st := n.m.Status()
 		return len(st) == 1 && strings.Contains(st[0], "rejectedIdentifier")
+	})
+	eventually(t, "the refusal is logged with the CA's reason", func() bool {
+		l := logs.String()
+		return strings.Contains(l, `"ca_problem":"urn:ietf:params:acme:error:rejectedIdentifier"`) &&
+			strings.Contains(l, `"ca_detail":"`) && strings.Contains(l, "forbidden")
 	})
 	if got := countOf(t, n.reg, "relayd_tls_obtains_total", "failure"); got < 1 {
 		t.Errorf("obtains failure = %v, want >= 1", got)
@@ -232,4 +244,22 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
