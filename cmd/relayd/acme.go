@@ -8,6 +8,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/relay"
@@ -15,8 +16,10 @@ import (
 )
 
 // newACME builds the certificate manager when acme_domains is set, or
-// returns nil. onNames announces the names that got a certificate.
-func newACME(cfg Config, reg prometheus.Registerer, logger *slog.Logger, onNames func([]string)) (*tlsacme.Manager, error) {
+// returns nil. onNames announces the names that got a certificate. With
+// rdb (a fleet's Redis), the ACME storage is shared there instead of
+// acme_storage; the caller owns rdb.
+func newACME(cfg Config, reg prometheus.Registerer, logger *slog.Logger, rdb redis.UniversalClient, onNames func([]string)) (*tlsacme.Manager, error) {
 	if len(cfg.ACMEDomains) == 0 {
 		return nil, nil
 	}
@@ -30,6 +33,7 @@ func newACME(cfg Config, reg prometheus.Registerer, logger *slog.Logger, onNames
 		CA:         cfg.ACMECA,
 		CARootFile: cfg.ACMECARoot,
 		StorageDir: storage,
+		Redis:      rdb,
 		HTTPListen: cfg.ACMEHTTPListen,
 		OnNames:    onNames,
 		Logger:     logger.With("component", "acme"),
