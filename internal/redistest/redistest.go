@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -183,8 +182,13 @@ func binary(t testing.TB, name string) string {
 func freePort(t testing.TB, bus bool) int {
 	t.Helper()
 	for range 200 {
-		port := 20000 + rand.IntN(25000)
-		if !portFree(port) || (bus && !portFree(port+10000)) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if bus && (port+10000 > 65535 || !portFree(port+10000)) {
 			continue
 		}
 		return port
