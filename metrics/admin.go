@@ -21,6 +21,12 @@ type AdminConfig struct {
 	// Status adds lines to /readyz's answer, ready or not (a fleet node's
 	// Redis state). Default: none.
 	Status func() string
+	// Pending lists work still under way that does not stop the relay
+	// from taking connections (an ACME certificate not yet obtained);
+	// /readyz adds one "pending: …" line per item, and stays 200: a load
+	// balancer that dropped the node would also cut the CA off from the
+	// challenge the node must answer. Default: nothing pending.
+	Pending func() []string
 	// Pprof mounts /debug/pprof/. Default false: profiles reveal internals
 	// and a CPU profile costs CPU, so an operator has to ask for them.
 	Pprof bool
@@ -61,6 +67,11 @@ func NewAdminHandler(cfg AdminConfig) http.Handler {
 			return
 		}
 		io.WriteString(w, "ready\n"+status)
+		if cfg.Pending != nil {
+			for _, p := range cfg.Pending() {
+				io.WriteString(w, "pending: "+p+"\n")
+			}
+		}
 	})
 	if cfg.Pprof {
 		mountPprof(mux)

@@ -23,6 +23,9 @@ func TestAdminHandler(t *testing.T) {
 	withStatus := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Ready: ready.Load,
 		Status: func() string { return "redis: ok" }}))
 	defer withStatus.Close()
+	pending := httptest.NewServer(metrics.NewAdminHandler(metrics.AdminConfig{Gatherer: reg, Ready: ready.Load,
+		Pending: func() []string { return []string{"acme certificate for relay.example.com: pending"} }}))
+	defer pending.Close()
 
 	tests := []struct {
 		name   string
@@ -40,6 +43,7 @@ func TestAdminHandler(t *testing.T) {
 		{"readyz defaults to ready", withPprof, false, "GET", "/readyz", 200, "ready"},
 		{"readyz reports status", withStatus, true, "GET", "/readyz", 200, "ready\nredis: ok\n"},
 		{"readyz reports status when not ready", withStatus, false, "GET", "/readyz", 503, "not ready\nredis: ok"},
+		{"readyz names what is pending and stays ready", pending, true, "GET", "/readyz", 200, "ready\npending: acme certificate for relay.example.com: pending\n"},
 		{"no pprof unless asked", plain, true, "GET", "/debug/pprof/", 404, ""},
 		{"pprof index", withPprof, true, "GET", "/debug/pprof/", 200, "goroutine"},
 		{"pprof goroutine", withPprof, true, "GET", "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},

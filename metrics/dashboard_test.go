@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/fleet"
 	"github.com/relayd/relayd/metrics"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/tlsacme"
 )
 
 const dashboardPath = "dashboards/relayd.json"
@@ -146,7 +147,7 @@ func (d dashboard) queries(t *testing.T) []query {
 func registered(t *testing.T) []family {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	reg := prometheus.NewRegistry()
+	reg := &describing{Registry: prometheus.NewRegistry()}
 	metrics.RegisterRuntime(reg, "test", "test")
 	r, err := relay.New(relay.Config{
 		Key:     key,
@@ -158,13 +159,28 @@ func registered(t *testing.T) []family {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	acme, err := tlsacme.New(tlsacme.Config{Domains: []string{"relay.example.com"}, StorageDir: t.TempDir(), Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acme.Close()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []family
+	seen := make(map[string]bool)
 	for _, mf := range mfs {
 		out = append(out, familyOf(mf))
+		seen[mf.GetName()] = true
+	}
+	// A family with no sample yet (a certificate expiry before any
+	// certificate) is known only from its description.
+	for _, d := range reg.descs {
+		if f, ok := familyOfDesc(d); ok && !seen[f.name] {
+			out = append(out, f)
+			seen[f.name] = true
+		}
 	}
 	return out
 }
@@ -176,6 +192,47 @@ func closedPort(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// describing is a registry that also keeps every collector's Descs.
+type describing struct {
+	*prometheus.Registry
+	descs []*prometheus.Desc
+}
+
+func (d *describing) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		d.descs = append(d.descs, desc)
+	}
+	return d.Registry.Register(c)
+}
+
+func (d *describing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := d.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+var descRE = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+
+// familyOfDesc reads a gauge or counter family from Desc.String, the only
+// public view of a Desc's name and labels.
+func familyOfDesc(d *prometheus.Desc) (family, bool) {
+	m := descRE.FindStringSubmatch(d.String())
+	if m == nil {
+		return family{}, false
+	}
+	f := family{name: m[1], samples: []string{m[1]}}
+	for _, l := range strings.Split(m[2], ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			f.labels = append(f.labels, l)
+		}
+	}
+	return f, true
 }
 
 func familyOf(mf *dto.MetricFamily) family {

@@ -20,9 +20,10 @@ import (
 const adminShutdownTimeout = 5 * time.Second
 
 // startAdmin serves the admin endpoints on cfg.AdminListen until stop is
-// called; an empty address disables them and stop does nothing. It binds
+// called; an empty address disables them and stop does nothing. pending
+// (may be nil) lists what /readyz reports as still pending. It binds
 // before returning, so a taken port fails the start.
-func startAdmin(cfg Config, g prometheus.Gatherer, r *relay.Relay, logger *slog.Logger) (stop func(), err error) {
+func startAdmin(cfg Config, g prometheus.Gatherer, r *relay.Relay, pending func() []string, logger *slog.Logger) (stop func(), err error) {
 	if cfg.AdminListen == "" {
 		return func() {}, nil
 	}
@@ -32,7 +33,7 @@ func startAdmin(cfg Config, g prometheus.Gatherer, r *relay.Relay, logger *slog.
 	}
 	logger = logger.With("component", "admin")
 	srv := metrics.NewAdminServer(metrics.NewAdminHandler(metrics.AdminConfig{
-		Gatherer: g, Ready: r.Ready, Status: r.Status, Pprof: cfg.Pprof, Logger: logger,
+		Gatherer: g, Ready: r.Ready, Status: r.Status, Pending: pending, Pprof: cfg.Pprof, Logger: logger,
 	}), logger)
 	done := make(chan struct{})
 	go func() {

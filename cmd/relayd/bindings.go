@@ -1,6 +1,10 @@
 package main
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/relayd/relayd/tlsacme"
+)
 
 // binding ties one Config field to its YAML key, help text and parser. The
 // flag and environment variable names are derived from the key, so the three
@@ -24,6 +28,22 @@ func bindings(c *Config) []binding {
 			stringValue{&c.TLSCert}},
 		{"tls_key", "FILE", "PEM private key of tls_cert",
 			stringValue{&c.TLSKey}},
+		{"acme_domains", "NAME", "DNS name to get the /wss certificate for by ACME; repeatable",
+			&listValue{p: &c.ACMEDomains, check: tlsacme.CheckDomain}},
+		{"acme_email", "EMAIL", "contact email of the ACME account",
+			stringValue{&c.ACMEEmail}},
+		{"acme_ca", "URL", "ACME directory URL",
+			stringValue{&c.ACMECA}},
+		{"acme_ca_root", "FILE", "PEM root trusted for the ACME CA's HTTPS, beside the system roots",
+			stringValue{&c.ACMECARoot}},
+		{"acme_storage", "DIR", "directory for ACME account, keys and certificates; empty = acme beside the identity file",
+			stringValue{&c.ACMEStorage}},
+		{"acme_http_listen", "HOST:PORT", "HTTP server answering ACME HTTP-01 challenges; empty = none",
+			stringValue{&c.ACMEHTTPListen}},
+		{"acme_dns_server", "HOST:PORT", "DNS server taking RFC 2136 updates for DNS-01; empty = none",
+			stringValue{&c.ACMEDNSServer}},
+		{"acme_dns_tsig_key", "FILE", "TSIG key file (tsig-keygen format) for acme_dns_server",
+			stringValue{&c.ACMEDNSTSIGKey}},
 		{"ws_path", "PATH", "URL path WebSocket listeners upgrade on",
 			stringValue{&c.WSPath}},
 		{"identity", "FILE", "Ed25519 identity key file, created if missing",
@@ -113,7 +133,7 @@ func envName(key string) string { return "RELAYD_" + strings.ToUpper(optionName(
 
 // singular names the flag and variable of a key that takes one item per
 // use and reads badly in the plural (--class name=a;... names one class).
-var singular = map[string]string{"classes": "class"}
+var singular = map[string]string{"classes": "class", "acme_domains": "acme_domain"}
 
 func optionName(key string) string {
 	if s, ok := singular[key]; ok {

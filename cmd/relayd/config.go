@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/tlsacme"
 )
 
 // Config is everything the daemon can be told. It is filled from defaults,
@@ -50,6 +51,54 @@ type Config struct {
 	// PEM file with the private key of tls_cert. Required when tls_cert is
 	// set. Default: empty.
 	TLSKey string `yaml:"tls_key"`
+
+	// DNS names to get the /wss certificate for from an ACME CA (Let's
+	// Encrypt unless acme_ca says otherwise), instead of tls_cert and
+	// tls_key. relayd answers the CA's TLS-ALPN-01 challenge on its /wss
+	// listener (the CA connects to port 443 of the name), HTTP-01 on
+	// acme_http_listen, or DNS-01 through acme_dns_server; it renews the
+	// certificate before expiry without a restart, and once a certificate
+	// is held announces /dns4/<name>/tcp/<port>/tls/ws and its /wss form.
+	// Until then TCP, QUIC and WS serve as usual and /readyz names what is
+	// pending. Needs a /wss listener; cannot be combined with tls_cert.
+	// Lower-case names of two or more labels; a *. wildcard needs
+	// acme_dns_server. Default: empty, no ACME.
+	ACMEDomains []string `yaml:"acme_domains"`
+
+	// Contact email of the ACME account, where the CA may send expiry
+	// warnings. Default: empty.
+	ACMEEmail string `yaml:"acme_email"`
+
+	// ACME directory URL (RFC 8555), https; for Let's Encrypt's staging CA:
+	// https://acme-staging-v02.api.letsencrypt.org/directory. Default:
+	// https://acme-v02.api.letsencrypt.org/directory (Let's Encrypt).
+	ACMECA string `yaml:"acme_ca"`
+
+	// PEM file with an extra root certificate trusted for the ACME CA's own
+	// HTTPS (a private CA); the system roots stay trusted. Default: empty.
+	ACMECARoot string `yaml:"acme_ca_root"`
+
+	// Directory holding the ACME account, keys and certificates. With a
+	// fleet sharing Redis, the shared store is used instead. Default:
+	// empty, which means the directory acme beside the identity file.
+	ACMEStorage string `yaml:"acme_storage"`
+
+	// host:port of a plain HTTP server answering ACME HTTP-01 challenges
+	// (and 404 to anything else); the CA connects to port 80 of the name.
+	// Default: empty, no HTTP-01.
+	ACMEHTTPListen string `yaml:"acme_http_listen"`
+
+	// host:port of a DNS server accepting RFC 2136 dynamic updates for the
+	// zone of acme_domains (BIND, Knot, PowerDNS, ...): relayd then answers
+	// DNS-01 challenges by adding and removing TXT records there, which
+	// works whatever port relayd listens on and allows *. wildcards. DNS-01
+	// is then the only challenge used. Default: empty, no DNS-01.
+	ACMEDNSServer string `yaml:"acme_dns_server"`
+
+	// File with the TSIG key signing the updates to acme_dns_server, as
+	// written by BIND's tsig-keygen (key "name" { algorithm hmac-sha256;
+	// secret "..."; };). Default: empty, unsigned updates.
+	ACMEDNSTSIGKey string `yaml:"acme_dns_tsig_key"`
 
 	// URL path on which WebSocket (/ws, /wss) listeners accept upgrades;
 	// other paths get 404. Set it when a reverse proxy routes by path.
@@ -289,6 +338,14 @@ func defaultConfig() Config {
 		Announce:                 []string{},
 		TLSCert:                  "",
 		TLSKey:                   "",
+		ACMEDomains:              []string{},
+		ACMEEmail:                "",
+		ACMECA:                   tlsacme.LetsEncrypt,
+		ACMECARoot:               "",
+		ACMEStorage:              "",
+		ACMEHTTPListen:           "",
+		ACMEDNSServer:            "",
+		ACMEDNSTSIGKey:           "",
 		WSPath:                   "/",
 		Identity:                 "relayd.key",
 		ReservationTTL:           time.Hour,
@@ -348,6 +405,10 @@ func (c Config) Validate() error {
 		{"announce", checkAddrs(c.Announce, checkAnnounceAddr, true)},
 		{"tls_cert", c.checkTLSCert()},
 		{"tls_key", c.checkTLSKey()},
+		{"acme_domains", c.checkACMEDomains()},
+		{"acme_ca", tlsacme.CheckCA(c.ACMECA)},
+		{"acme_http_listen", checkHostPort(c.ACMEHTTPListen)},
+		{"acme_dns_server", checkHostPort(c.ACMEDNSServer)},
 		{"ws_path", checkWSPath(c.WSPath)},
 		{"identity", checkNonEmpty(c.Identity)},
 		{"reservation_ttl", checkWholeSeconds(c.ReservationTTL, time.Duration(math.MaxInt64))},
@@ -451,7 +512,7 @@ func (c Config) checkTLSCert() error {
 	if c.TLSCert != "" {
 		return nil
 	}
-	if l := c.wssListener(); l != "" {
+	if l := c.wssListener(); l != "" && len(c.ACMEDomains) == 0 {
 		return fmt.Errorf("required by the /wss listener %q", l)
 	}
 	if c.TLSKey != "" {
@@ -463,6 +524,44 @@ func (c Config) checkTLSCert() error {
 func (c Config) checkTLSKey() error {
 	if c.TLSKey == "" && c.TLSCert != "" {
 		return errors.New("required with tls_cert")
+	}
+	return nil
+}
+
+// checkACMEDomains: names that can get a certificate, a /wss listener to
+// serve it on, and no certificate from files competing with it.
+func (c Config) checkACMEDomains() error {
+	if len(c.ACMEDomains) == 0 {
+		return nil
+	}
+	if c.TLSCert != "" {
+		return errors.New("cannot be used with tls_cert: the /wss certificate comes either from ACME or from files")
+	}
+	if c.wssListener() == "" {
+		return errors.New("needs a /wss listener (e.g. --listen /ip4/0.0.0.0/tcp/443/wss) to serve the certificate on")
+	}
+	for _, d := range c.ACMEDomains {
+		if err := tlsacme.CheckDomain(d); err != nil {
+			return err
+		}
+		if strings.HasPrefix(d, "*.") && c.ACMEDNSServer == "" {
+			return fmt.Errorf("domain %q: a wildcard needs DNS-01 (acme_dns_server)", d)
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts empty (off) or host:port with a numeric port.
+func checkHostPort(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port, e.g. :80", s)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("invalid address %q: port must be a number from 0 to 65535", s)
 	}
 	return nil
 }

@@ -23,6 +23,14 @@ func altConfig() Config {
 		Announce:                 []string{"/dns4/relay.example.com/tcp/4001", "/ip4/192.0.2.7/tcp/4001"},
 		TLSCert:                  "/etc/relayd/cert.pem",
 		TLSKey:                   "/etc/relayd/key.pem",
+		ACMEDomains:              []string{"relay.example.com", "*.relay.example.net"},
+		ACMEEmail:                "ops@example.com",
+		ACMECA:                   "https://acme-staging-v02.api.letsencrypt.org/directory",
+		ACMECARoot:               "/etc/relayd/ca-root.pem",
+		ACMEStorage:              "/var/lib/relayd/acme",
+		ACMEHTTPListen:           ":80",
+		ACMEDNSServer:            "192.0.2.53:53",
+		ACMEDNSTSIGKey:           "/etc/relayd/tsig.key",
 		WSPath:                   "/p2p",
 		Identity:                 "/var/lib/relayd/key",
 		ReservationTTL:           30 * time.Minute,
@@ -66,8 +74,24 @@ func altConfig() Config {
 	}
 }
 
+// altValid is altConfig made valid: acme_domains excludes tls_cert and
+// needs a /wss listener, so no one valid config sets every field.
+func altValid() Config {
+	c := altConfig()
+	c.ACMEDomains = nil
+	return c
+}
+
+// altACME is altConfig with ACME instead of certificate files.
+func altACME() Config {
+	c := altConfig()
+	c.TLSCert, c.TLSKey = "", ""
+	c.Listen = append(c.Listen, "/ip4/127.0.0.1/tcp/0/wss")
+	return c
+}
+
 func TestDefaultAndAltConfigAreValidAndDiffer(t *testing.T) {
-	for name, c := range map[string]Config{"default": defaultConfig(), "alt": altConfig()} {
+	for name, c := range map[string]Config{"default": defaultConfig(), "alt": altValid(), "alt with ACME": altACME()} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s config: Validate: %v", name, err)
 		}
@@ -238,6 +262,26 @@ func TestValidate(t *testing.T) {
 		{"listen sni", func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/tcp/1/tls/sni/a.example/ws"} }, `listen: unsupported listen multiaddr`},
 		{"wss without tls_cert", func(c *Config) { c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"} }, `tls_cert: required by the /wss listener "/ip4/0.0.0.0/tcp/443/wss"`},
 		{"tls/ws without tls_cert", func(c *Config) { c.Listen = []string{"/ip4/0.0.0.0/tcp/443/tls/ws"} }, `tls_cert: required by the /wss listener "/ip4/0.0.0.0/tcp/443/tls/ws"`},
+		{"acme instead of tls_cert", func(c *Config) {
+			c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"}
+			c.ACMEDomains = []string{"relay.example.com"}
+		}, ""},
+		{"acme with tls_cert", func(c *Config) {
+			c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"}
+			c.ACMEDomains, c.TLSCert, c.TLSKey = []string{"relay.example.com"}, "cert.pem", "key.pem"
+		}, "acme_domains: cannot be used with tls_cert"},
+		{"acme without wss", func(c *Config) { c.ACMEDomains = []string{"relay.example.com"} }, "acme_domains: needs a /wss listener"},
+		{"acme bad domain", func(c *Config) {
+			c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"}
+			c.ACMEDomains = []string{"relay_1.example.com"}
+		}, `acme_domains: domain "relay_1.example.com": invalid character`},
+		{"acme wildcard without dns", func(c *Config) {
+			c.Listen = []string{"/ip4/0.0.0.0/tcp/443/wss"}
+			c.ACMEDomains = []string{"*.example.com"}
+		}, `acme_domains: domain "*.example.com": a wildcard needs DNS-01`},
+		{"acme_ca http", func(c *Config) { c.ACMECA = "http://ca.example.com/dir" }, `acme_ca: CA URL "http://ca.example.com/dir": want an https ACME directory URL`},
+		{"acme_http_listen no port", func(c *Config) { c.ACMEHTTPListen = "0.0.0.0" }, `acme_http_listen: invalid address "0.0.0.0"`},
+		{"acme_dns_server bad port", func(c *Config) { c.ACMEDNSServer = "ns.example.com:dns" }, `acme_dns_server: invalid address "ns.example.com:dns": port`},
 		{"tls_cert without tls_key", func(c *Config) { c.TLSCert = "cert.pem" }, `tls_key: required with tls_cert`},
 		{"tls_key without tls_cert", func(c *Config) { c.TLSKey = "key.pem" }, `tls_cert: required with tls_key`},
 		{"ws_path relative", func(c *Config) { c.WSPath = "p2p" }, `ws_path: must be a URL path starting with /, got "p2p"`},

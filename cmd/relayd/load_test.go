@@ -159,6 +159,14 @@ announce:
   - /ip4/192.0.2.7/tcp/4001
 tls_cert: /etc/relayd/cert.pem
 tls_key: /etc/relayd/key.pem
+acme_domains: [relay.example.com, "*.relay.example.net"]
+acme_email: ops@example.com
+acme_ca: https://acme-staging-v02.api.letsencrypt.org/directory
+acme_ca_root: /etc/relayd/ca-root.pem
+acme_storage: /var/lib/relayd/acme
+acme_http_listen: ":80"
+acme_dns_server: 192.0.2.53:53
+acme_dns_tsig_key: /etc/relayd/tsig.key
 ws_path: /p2p
 identity: /var/lib/relayd/key
 reservation_ttl: 30m

@@ -42,12 +42,26 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reload loader) 
 	v, c := buildVersion()
 	metrics.RegisterRuntime(reg, v, c)
 	rcfg.Metrics = reg
-	r, err := relay.New(rcfg)
+	var r *relay.Relay
+	// No Redis client yet: files in acme_storage. A fleet passes its
+	// client here so every node shares one ACME storage.
+	acme, err := newACME(cfg, reg, logger, nil, func(names []string) { r.AnnounceTLSNames(names) })
+	if err != nil {
+		return err
+	}
+	if acme != nil {
+		defer acme.Close()
+		rcfg.TLSConfig = acme.TLSConfig()
+	}
+	r, err = relay.New(rcfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	stopAdmin, err := startAdmin(cfg, reg, r, logger)
+	if err := startACME(acme, r); err != nil {
+		return err
+	}
+	stopAdmin, err := startAdmin(cfg, reg, r, acmeStatus(acme), logger)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,26 @@ func TestServeTLSFileErrorsNameTheFields(t *testing.T) {
 	r = runRelayd(t, "--identity", filepath.Join(dir, "k"), "--listen", "/ip4/127.0.0.1/tcp/0/wss")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "tls_cert") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestACMEFlagErrors: --acme-domain with --tls-cert, a malformed domain or
+// a bad --acme-ca stop relayd with one line naming the setting, exit 2.
+func TestACMEFlagErrors(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	base := []string{"--identity", filepath.Join(dir, "k"), "--admin-listen", "", "--listen", "/ip4/127.0.0.1/tcp/0/wss"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--acme-domain", "relay.example.com", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "acme_domains: cannot be used with tls_cert"},
+		{[]string{"--acme-domain", "relay"}, `domain "relay": needs at least two labels`},
+		{[]string{"--acme-domain", "relay.example.com", "--acme-ca", "acme.example.com/directory"}, "acme_ca: CA URL"},
+	} {
+		r := runRelayd(t, append(slices.Clone(base), tc.args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", tc.args, r.code, r.stderr, exitUsage, tc.want)
+		}
 	}
 }

@@ -118,6 +118,7 @@ type Host struct {
 	onDisconnect []func(identity.PeerID)
 	identifyMsg  []byte         // cached identify response minus observedAddr
 	addrs        []ma.Multiaddr // cached Addrs() without Announce
+	extraAddrs   []ma.Multiaddr // SetExtraAddrs
 	closed       bool
 
 	wg sync.WaitGroup
@@ -192,13 +193,36 @@ func (h *Host) OnPeerDisconnected(fn func(identity.PeerID)) {
 
 // Addrs are the addresses the host advertises: Config.Announce, or else
 // the bound listen addresses with 0.0.0.0 and :: expanded to the machine's
-// interface addresses (a wildcard address is useless to a peer).
+// interface addresses (a wildcard address is useless to a peer), followed
+// by those of SetExtraAddrs.
 func (h *Host) Addrs() []ma.Multiaddr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.baseAddrs()
+	for _, a := range h.extraAddrs {
+		if !ma.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// SetExtraAddrs replaces the addresses advertised in addition to Announce
+// or the listen addresses: ones that appear while running, such as a
+// /wss name once its certificate exists. Identify sends them from the next
+// request on.
+func (h *Host) SetExtraAddrs(addrs []ma.Multiaddr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.extraAddrs = slices.Clone(addrs)
+	h.identifyMsg = nil
+}
+
+// baseAddrs is Addrs without the extra addresses; h.mu is held.
+func (h *Host) baseAddrs() []ma.Multiaddr {
 	if len(h.cfg.Announce) > 0 {
 		return slices.Clone(h.cfg.Announce)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.addrs == nil {
 		ls := make([]ma.Multiaddr, len(h.listeners))
 		for i, l := range h.listeners {

@@ -13,7 +13,9 @@
 // NSS database in $HOME/.pki/nssdb, so the browser runs with a fresh HOME
 // whose database holds the CA (certutil, Debian package libnss3-tools).
 // The browser then validates the relay's certificate chain and name as it
-// would for any site.
+// would for any site. $RELAYD_INTEROP_HOST_RULES, if set, is passed as
+// --host-resolver-rules (e.g. "MAP relay.test 127.0.0.1"), so a relay
+// named by DNS in its certificate is reached on loopback.
 
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
@@ -87,7 +89,9 @@ async function main () {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: chromiumArgs,
+    args: process.env.RELAYD_INTEROP_HOST_RULES
+      ? [...chromiumArgs, `--host-resolver-rules=${process.env.RELAYD_INTEROP_HOST_RULES}`]
+      : chromiumArgs,
     env: { ...process.env, HOME: home }
   })
   let stopping = false
