@@ -120,6 +120,8 @@ type Host struct {
 	addrs        []ma.Multiaddr // cached Addrs() without Announce
 	closed       bool
 
+	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
+
 	wg sync.WaitGroup
 }
 

@@ -146,6 +146,7 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 	}
 	h.cfg.Tracer.ConnOpened(c.transport, false, time.Since(start))
 	h.wg.Go(c.serve)
+	h.watch.notify(c)
 	return c, nil
 }
 
