@@ -120,4 +120,3 @@ func (t Transport) dialReusing(ctx context.Context, addr ma.Multiaddr) (transpor
 	}
 	return manet.WrapNetConn(c)
 }
-
