@@ -20,6 +20,7 @@ import (
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/p2p/transport/quic"
 	"github.com/relayd/relayd/p2p/transport/tcp"
+	"github.com/relayd/relayd/p2p/transport/ws"
 )
 
 // EchoID is the probe's echo protocol: the listener copies a stream back.
@@ -36,6 +37,9 @@ type PeerConfig struct {
 	// /ip4/0.0.0.0/udp/0/quic-v1: a hole-punching peer must listen where it
 	// dials from.
 	Listen []ma.Multiaddr
+	// NoListen keeps the peer from listening (a probe without hole
+	// punching needs no listener).
+	NoListen bool
 	// DCUtR tunes hole punching.
 	DCUtR dcutr.Config
 	// Logger gets debug logs. Default: discard.
@@ -59,7 +63,9 @@ type Peer struct {
 
 // NewPeer starts a peer and connects it to the relay. Close it.
 func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
-	if len(cfg.Listen) == 0 {
+	if cfg.NoListen {
+		cfg.Listen = nil
+	} else if len(cfg.Listen) == 0 {
 		cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/tcp/0"), ma.StringCast("/ip4/0.0.0.0/udp/0/quic-v1")}
 	}
 	if cfg.Logger == nil {
@@ -73,10 +79,15 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := ws.New(ws.Config{})
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
 	h, err := host.New(host.Config{
 		Key:          key,
 		AgentVersion: "relayd-probe",
-		Transports:   []transport.Transport{tcp.NewReusing(), q},
+		Transports:   []transport.Transport{tcp.NewReusing(), q, w},
 		Logger:       cfg.Logger,
 	})
 	if err != nil {
