@@ -59,6 +59,7 @@ type Peer struct {
 	observed []ma.Multiaddr
 	circuits chan *host.Conn
 	answered chan dcutr.Result
+	echoed   chan struct{} // one value per echo stream served
 }
 
 // NewPeer starts a peer and connects it to the relay. Close it.
@@ -94,7 +95,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		q.Close()
 		return nil, err
 	}
-	p := &Peer{h: h, cfg: cfg, served: make(chan struct{}), circuits: make(chan *host.Conn, 4), answered: make(chan dcutr.Result, 8)}
+	p := &Peer{h: h, cfg: cfg, served: make(chan struct{}), circuits: make(chan *host.Conn, 4), answered: make(chan dcutr.Result, 8), echoed: make(chan struct{}, 8)}
 	for _, a := range cfg.Listen {
 		if _, err := h.Listen(a); err != nil {
 			h.Close()
@@ -108,6 +109,10 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(time.Minute))
 		io.Copy(s, io.LimitReader(s, 1<<20))
+		select {
+		case p.echoed <- struct{}{}:
+		default:
+		}
 	})
 	p.svc = dcutr.NewService(h, cfg.DCUtR, p.Addrs)
 	p.svc.OnResult(func(_ identity.PeerID, r dcutr.Result) {
@@ -224,6 +229,16 @@ func (p *Peer) Answered(ctx context.Context) (dcutr.Result, error) {
 		return r, nil
 	case <-ctx.Done():
 		return dcutr.Result{}, ctx.Err()
+	}
+}
+
+// Echoed waits until the peer has served an echo stream, or ctx ends.
+func (p *Peer) Echoed(ctx context.Context) bool {
+	select {
+	case <-p.echoed:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -56,7 +56,10 @@ type PunchReport struct {
 	RTT          *Seconds `json:"rtt_seconds,omitempty"`
 	RemoteAddr   string   `json:"remote_addr,omitempty"`
 	DirectEcho   bool     `json:"direct_echo"`
-	Error        string   `json:"error,omitempty"`
+	// RelayedEchoAfter: after a failed punch, the circuit still carried
+	// an echo (the relayed connection outlives a failed punch).
+	RelayedEchoAfter bool   `json:"relayed_echo_after,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 // Seconds is a duration that marshals as seconds.
@@ -220,15 +223,15 @@ func RunListener(ctx context.Context, o Options, ready func(id identity.PeerID))
 	r.HolePunch = punchReport(res, time.Since(start))
 	if res.Conn != nil {
 		r.HolePunch.DirectEcho = Echo(ctx, res.Conn, o.EchoBytes) == nil
+		// Stay until the dialer, done with its own echo, hangs up.
+		select {
+		case <-res.Conn.Done():
+		case <-ctx.Done():
+		case <-time.After(3 * time.Second):
+		}
 	}
 	if !r.HolePunch.Direct || !r.HolePunch.DirectEcho {
 		return r.fail(errors.New("no direct connection: " + r.HolePunch.Error))
-	}
-	// Stay until the dialer is done with its own echo.
-	select {
-	case <-res.Conn.Done():
-	case <-ctx.Done():
-	case <-time.After(2 * time.Second):
 	}
 	r.OK = true
 	return r
@@ -291,6 +294,13 @@ func RunDialer(ctx context.Context, o Options, target identity.PeerID) *Report {
 		p.TimeToDirect = secs(time.Since(start))
 		p.RemoteAddr = direct.RemoteMultiaddr().String()
 		p.DirectEcho = Echo(ctx, direct, o.EchoBytes) == nil
+		// The listener echoes to us too: stay until it has, then hang up.
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		d.Echoed(wctx)
+		cancel()
+	}
+	if !p.Direct {
+		p.RelayedEchoAfter = Echo(ctx, c, o.EchoBytes) == nil
 	}
 	if !p.Direct || !p.DirectEcho {
 		return r.fail(errors.New("no direct connection: " + p.Error))

@@ -48,6 +48,7 @@ TCP and its QUIC address to let --holepunch punch over both.
   --timeout D          bound on one probe (default 15s, 60s with
                        --holepunch or a --role)
   --bytes N            bytes to echo (default 1024)
+  --punch-timeout D    bound on one DCUtR round's punch (default 10s)
 
 Exit code 0 when every probe succeeded, 1 otherwise.
 `
@@ -63,6 +64,7 @@ type probeFlags struct {
 	metrics   string
 	timeout   time.Duration
 	bytes     int
+	punch     time.Duration
 }
 
 type multiFlag struct{ vals *[]string }
@@ -84,6 +86,7 @@ func runProbe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.metrics, "metrics-listen", "", "")
 	fs.DurationVar(&f.timeout, "timeout", 0, "")
 	fs.IntVar(&f.bytes, "bytes", 1024, "")
+	fs.DurationVar(&f.punch, "punch-timeout", 0, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, probeUsage)
@@ -139,7 +142,7 @@ func probeExit(failed int) error {
 
 func (f *probeFlags) options(args []string) (probe.Options, identity.PeerID, error) {
 	var o probe.Options
-	if len(args) == 0 || f.bytes < 0 || f.count < 0 || f.interval < 0 || f.timeout < 0 {
+	if len(args) == 0 || f.bytes < 0 || f.count < 0 || f.interval < 0 || f.timeout < 0 || f.punch < 0 {
 		return o, "", errors.New("want one or more RELAY_MULTIADDR (see relayd help probe)")
 	}
 	for _, s := range args {
@@ -182,6 +185,7 @@ func (f *probeFlags) options(args []string) (probe.Options, identity.PeerID, err
 		}
 	}
 	o.EchoBytes, o.HolePunch = f.bytes, f.holepunch
+	o.Peer.DCUtR.PunchTimeout = f.punch
 	o.Peer.NoListen = !f.holepunch && len(f.listen) == 0
 	if f.bytes == 0 {
 		o.EchoBytes = 1
@@ -277,4 +281,3 @@ func serveProbeMetrics(addr string) (stop func(), m *probe.Metrics, err error) {
 	go func() { defer close(done); srv.Serve(ln) }()
 	return func() { srv.Close(); <-done }, m, nil
 }
-

@@ -100,6 +100,15 @@ type circuitAddr string
 func (a circuitAddr) Network() string { return CircuitLabel }
 func (a circuitAddr) String() string  { return string(a) }
 
+// Close half-closes the circuit (the peer reads EOF) and abandons our read
+// side: the muxer waits for its reader to return when it closes, and a
+// stream's Close alone would leave that read blocked until the peer closes.
+func (c *pipeConn) Close() error {
+	err := c.Pipe.Close()
+	c.Pipe.SetReadDeadline(time.Unix(1, 0))
+	return err
+}
+
 func (c *pipeConn) LocalAddr() net.Addr           { return circuitAddr(c.addr.String()) }
 func (c *pipeConn) RemoteAddr() net.Addr          { return circuitAddr(c.addr.String()) }
 func (c *pipeConn) LocalMultiaddr() ma.Multiaddr  { return c.addr }
