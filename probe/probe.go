@@ -230,6 +230,15 @@ func RunListener(ctx context.Context, o Options, ready func(id identity.PeerID))
 		case <-time.After(3 * time.Second):
 		}
 	}
+	if !r.HolePunch.Direct {
+		// The dialer checks the circuit still works: keep it up until it
+		// hangs up.
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
 	if !r.HolePunch.Direct || !r.HolePunch.DirectEcho {
 		return r.fail(errors.New("no direct connection: " + r.HolePunch.Error))
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -97,17 +96,18 @@ func main() {
 	target := flag.String("target", "", "listener peer ID (dialer)")
 	transport := flag.String("transport", "tcp", "tcp or quic")
 	timeout := flag.Duration("timeout", 30*time.Second, "bound on the whole run")
+	linger := flag.Duration("linger", 0, "after the punch, stay up to this long for the peer to echo over the direct connection (a relayd probe peer does)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	rep := run(ctx, *role, *relayAddr, *target, *transport)
+	rep := run(ctx, *role, *relayAddr, *target, *transport, *linger)
 	json.NewEncoder(os.Stdout).Encode(rep)
 	if !rep.OK {
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, role, relayAddr, target, transport string) *report {
+func run(ctx context.Context, role, relayAddr, target, transport string, linger time.Duration) *report {
 	rep := &report{Role: role}
 	fail := func(err error) *report { rep.Error = err.Error(); return rep }
 	relay, err := peer.AddrInfoFromString(relayAddr)
@@ -174,11 +174,10 @@ func run(ctx context.Context, role, relayAddr, target, transport string) *report
 		hp.Transport = "quic"
 	}
 	// Give a probe peer on the other side time to echo over the direct
-	// connection before we hang up.
-	select {
-	case <-ctx.Done():
-	case <-time.After(2 * time.Second):
-	}
+	// connection; it hangs up when done.
+	lctx, cancel := context.WithTimeout(ctx, linger)
+	defer cancel()
+	waitFor(lctx, func() bool { return len(h.Network().ConnsToPeer(remote)) == 0 })
 	rep.OK = true
 	return rep
 }
@@ -196,7 +195,9 @@ func newHost(transport string, tr holepunch.EventTracer) (host.Host, error) {
 		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport), libp2p.Security(noise.ID, noise.New),
 			libp2p.ListenAddrStrings("/ip4/0.0.0.0/tcp/0"))
 	case "quic":
-		opts = append(opts, libp2p.Transport(quic.NewTransport), libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		// QUIC brings its own TLS; Noise secures circuits (relayd's
+		// probe speaks only Noise).
+		opts = append(opts, libp2p.Transport(quic.NewTransport), libp2p.Security(noise.ID, noise.New),
 			libp2p.ListenAddrStrings("/ip4/0.0.0.0/udp/0/quic-v1"))
 	default:
 		return nil, fmt.Errorf("--transport %q: want tcp or quic", transport)
@@ -229,19 +230,31 @@ func awaitCircuit(ctx context.Context, h host.Host) (peer.ID, time.Time, error) 
 }
 
 // awaitDirect waits for a direct connection to p, or until the punch is
-// over: three rounds ended, or a protocol error.
+// over: three rounds ended, or a protocol error. A connection that came
+// and went already counts: the peer may hang up first.
 func awaitDirect(ctx context.Context, h host.Host, p peer.ID, tr *tracer) network.Conn {
+	var mu sync.Mutex
 	var direct network.Conn
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		if direct == nil && c.RemotePeer() == p && !isRelayed(c) {
+			direct = c
+		}
+	}})
 	waitFor(ctx, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range h.Network().ConnsToPeer(p) {
-			if !isRelayed(c) {
+			if direct == nil && !isRelayed(c) {
 				direct = c
-				return true
 			}
 		}
 		_, ended, _ := tr.state()
-		return ended >= 3
+		return direct != nil || ended >= 3
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	return direct
 }
 
