@@ -111,7 +111,7 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 				return // shutdown: the circuit is being reset
 			}
 			if _, werr := w.Write(chunk[:k]); werr != nil {
-				s.failDir(c, werr)
+				s.failDir(c, werr, otherEnd(eofEnd))
 				return
 			}
 			n += int64(k)
@@ -123,21 +123,35 @@ func (s *Service) copyDir(c *circuit, w, r *host.Stream, lim limiter.Limit, eofE
 			return
 		}
 		if err != nil {
-			s.failDir(c, err)
+			s.failDir(c, err, eofEnd)
 			return
 		}
 	}
 }
 
-func (s *Service) failDir(c *circuit, err error) {
+// failDir ends the circuit after an I/O error; peerEnd names the peer
+// whose stream failed, which ended the circuit if it reset that stream
+// (go-libp2p drops a relayed connection, e.g. after a hole punch, with a
+// reset: a peer closing, not an error).
+func (s *Service) failDir(c *circuit, err error, peerEnd End) {
 	e := EndError
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	switch {
+	case host.IsPeerReset(err):
+		e = peerEnd
+	case errors.As(err, &ne) && ne.Timeout():
 		e = EndLimitDuration
 	}
 	if c.finish(e) {
 		c.reset()
 	}
+}
+
+func otherEnd(e End) End {
+	if e == EndSrcClosed {
+		return EndDstClosed
+	}
+	return EndSrcClosed
 }
 
 var _ = time.Second
