@@ -43,6 +43,9 @@ const (
 	labPubNet  = "11.22.33."
 	labRelayIP = labPubNet + "1"
 	labPort    = "4001"
+	// labTrialPace spaces trial starts (relayd's default RESERVE rate per
+	// IP is 1/s).
+	labTrialPace = 1100 * time.Millisecond
 	// labTrialTimeout bounds one peer process.
 	labTrialTimeout = 40 * time.Second
 )
@@ -324,8 +327,8 @@ func (lab *natLab) runTrial(t *testing.T, listener, dialer peerCmd) trial {
 	l := lab.startPeer(t, "hostA", listener("listener", ""))
 	ready, ok := l.next(labTrialTimeout)
 	if !ok || ready.Event != "ready" {
-		fin := l.final()
-		return trial{err: fmt.Sprintf("listener not ready: %+v %s; stderr:\n%s", fin, fin.Error, l.stderr.String())}
+		l.final()
+		return trial{err: fmt.Sprintf("listener not ready: %s; stderr:\n%s", ready.Error, l.stderr.String())}
 	}
 	d := lab.startPeer(t, "hostB", dialer("dialer", ready.Peer))
 	lr, dr := l.final(), d.final()
@@ -436,7 +439,14 @@ func TestNATLabCone(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			var trials []trial
+			// All listeners share NAT A's address, and relayd's default
+			// RESERVE rate is 1/s per IP (burst 8): pace the trials to it.
+			pace := time.NewTicker(labTrialPace)
+			defer pace.Stop()
 			for i := range n {
+				if i > 0 {
+					<-pace.C
+				}
 				tr := lab.runTrial(t, sc.listener, sc.dialer)
 				if tr.err != "" {
 					t.Logf("trial %d: %s", i+1, tr.err)
