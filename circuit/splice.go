@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/limiter"
+	"github.com/relayd/relayd/p2p/host"
 )
 
 // End says why a circuit ended.
@@ -125,7 +126,7 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 				return // shutdown: the circuit is being reset
 			}
 			if _, werr := w.Write(chunk[:k]); werr != nil {
-				s.failDir(c, werr)
+				s.failDir(c, werr, otherEnd(eofEnd))
 				return
 			}
 			n += int64(k)
@@ -137,7 +138,7 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 			return
 		}
 		if err != nil {
-			s.failDir(c, err)
+			s.failDir(c, err, eofEnd)
 			return
 		}
 	}
@@ -146,12 +147,25 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 // failDir resets the circuit: an error, or the duration cap's deadline,
 // ends both directions at once, even one still flowing after the other
 // reached the data cap. The reason is recorded only if it is the first.
-func (s *Service) failDir(c *circuit, err error) {
+// peerEnd names the peer whose stream failed: a peer resetting its stream
+// ended the circuit (go-libp2p drops a relayed connection, e.g. after a
+// hole punch, with a reset: a peer closing, not an error).
+func (s *Service) failDir(c *circuit, err error, peerEnd End) {
 	e := EndError
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	switch {
+	case host.IsPeerReset(err):
+		e = peerEnd
+	case errors.As(err, &ne) && ne.Timeout():
 		e = EndLimitDuration
 	}
 	c.finish(e)
 	c.reset()
+}
+
+func otherEnd(e End) End {
+	if e == EndSrcClosed {
+		return EndDstClosed
+	}
+	return EndSrcClosed
 }

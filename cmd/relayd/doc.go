@@ -4,7 +4,8 @@
 //
 //	relayd [serve] [flags]    run the relay (the default command)
 //	relayd keygen [-o FILE]   create an identity key file, print its peer ID
-//	relayd probe ADDR         check a relay end to end: reserve, connect, echo
+//	relayd probe ADDR         check a relay end to end: reserve, connect, echo,
+//	                          hole punch (--holepunch)
 //	relayd bench ADDR         load-test a running relay (reservations/s,
 //	                          circuit setup latency, throughput)
 //	relayd version            print version and commit

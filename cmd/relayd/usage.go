@@ -11,7 +11,8 @@ const usageHeader = `relayd is a dedicated libp2p Circuit Relay v2 server.
 Usage:
   relayd [serve] [flags]    run the relay (the default command)
   relayd keygen [-o FILE]   create an Ed25519 identity key file and print its peer ID
-  relayd probe ADDR         check a relay end to end: reserve, connect, echo
+  relayd probe ADDR         check a relay end to end: reserve, connect, echo,
+                            hole punch (--holepunch)
   relayd bench ADDR         load-test a running relay: reservations/s,
                             circuit setup latency, throughput
   relayd version            print version and commit

@@ -29,6 +29,7 @@ type Conn struct {
 	remote     ma.Multiaddr
 	transport  string
 	inbound    bool
+	relayed    bool // runs over a circuit (UpgradeRelayed)
 	opened     time.Time
 	log        *slog.Logger
 
@@ -58,11 +59,11 @@ func (c *Conn) Transport() string { return c.transport }
 // Inbound reports whether the peer dialed us.
 func (c *Conn) Inbound() bool { return c.inbound }
 
-// Relayed reports whether the connection runs over a relayed circuit. This
-// host only accepts direct transport connections, so it is always false
-// today; it exists so that circuit's refusal of RESERVE and CONNECT over
-// relayed connections has one place to ask.
-func (c *Conn) Relayed() bool { return false }
+// Relayed reports whether the connection runs over a relayed circuit: one
+// made by UpgradeRelayed. The host's listeners and Dial only make direct
+// connections, so on a relay every connection answers false; circuit asks
+// anyway to refuse RESERVE and CONNECT over relayed connections.
+func (c *Conn) Relayed() bool { return c.relayed }
 
 // Opened is when the connection finished its upgrade.
 func (c *Conn) Opened() time.Time { return c.opened }

@@ -121,6 +121,8 @@ type Host struct {
 	extraAddrs   []ma.Multiaddr // SetExtraAddrs
 	closed       bool
 
+	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
+
 	wg sync.WaitGroup
 }
 

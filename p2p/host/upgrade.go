@@ -148,6 +148,7 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 		h.removeConn(c)
 		return nil, ErrClosed
 	}
+	h.watch.notify(c)
 	return c, nil
 }
 

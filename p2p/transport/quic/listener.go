@@ -27,6 +27,7 @@ type listener struct {
 	slots  chan struct{} // one per handshake in flight
 	tracer transport.Tracer
 	cfg    transport.ListenConfig
+	unlist func()
 }
 
 // handshake is one inbound connection until the host accepts it. It rides
@@ -64,6 +65,7 @@ func (t *Transport) Listen(addr ma.Multiaddr, cfg transport.ListenConfig) (trans
 	if l.ln, err = qt.Listen(tlsConf, qc); err != nil {
 		return nil, err
 	}
+	l.unlist = t.addListenSocket(network, qt)
 	return l, nil
 }
 
@@ -71,7 +73,10 @@ func (l *listener) Multiaddr() ma.Multiaddr { return l.addr }
 
 // Close stops accepting; established connections live on until the
 // Transport closes.
-func (l *listener) Close() error { return l.ln.Close() }
+func (l *listener) Close() error {
+	l.unlist()
+	return l.ln.Close()
+}
 
 // connContext runs for every new connection attempt, before its handshake.
 func (l *listener) connContext(ctx context.Context, _ *quicgo.ClientInfo) (context.Context, error) {

@@ -36,6 +36,12 @@ type Config struct {
 	// KeepAlivePeriod is how often dialed connections ping. Listeners never
 	// do. Default 15 s.
 	KeepAlivePeriod time.Duration
+	// DialFromListener makes dials leave from a listening socket of the
+	// same family when there is one, for clients that listen: the NAT
+	// mapping peers observe for our dials is then our listener's, and a
+	// DCUtR punch (Punch, then the peer's dial) reaches it. Default off:
+	// dials use a socket of their own.
+	DialFromListener bool
 }
 
 func (c Config) withDefaults() Config {
@@ -58,6 +64,7 @@ type Transport struct {
 	mu      sync.Mutex
 	sockets []*quicgo.Transport
 	dialers map[string]*quicgo.Transport // by local bind: "udp4", "udp4-loopback", ...
+	listens []listenSocket               // sockets of live listeners, oldest first
 	closed  bool
 }
 
@@ -169,7 +176,13 @@ func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, remote identity
 	if err != nil {
 		return nil, err
 	}
-	qt, err := t.dialSocket(network, raddr.IP.IsLoopback())
+	qt := t.listenSocketFor(network, raddr.IP)
+	if !t.cfg.DialFromListener {
+		qt = nil
+	}
+	if qt == nil {
+		qt, err = t.dialSocket(network, raddr.IP.IsLoopback())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("quic: dial socket: %w", err)
 	}

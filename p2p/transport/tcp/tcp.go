@@ -12,7 +12,9 @@ import (
 )
 
 // Transport is the TCP transport. The zero value is ready to use.
-type Transport struct{}
+type Transport struct {
+	reuse *ports // set by NewReusing
+}
 
 var _ transport.Transport = Transport{}
 
@@ -32,7 +34,10 @@ func (Transport) Handles(addr ma.Multiaddr) bool {
 }
 
 // Listen binds addr.
-func (Transport) Listen(addr ma.Multiaddr, _ transport.ListenConfig) (transport.Listener, error) {
+func (t Transport) Listen(addr ma.Multiaddr, _ transport.ListenConfig) (transport.Listener, error) {
+	if t.reuse != nil && reuseAvailable {
+		return t.listenReusing(addr)
+	}
 	l, err := manet.Listen(addr)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,14 @@ func (Transport) Listen(addr ma.Multiaddr, _ transport.ListenConfig) (transport.
 }
 
 // Dial opens a TCP connection; the host authenticates the peer.
-func (Transport) Dial(ctx context.Context, addr ma.Multiaddr, _ identity.PeerID) (transport.Conn, error) {
+func (t Transport) Dial(ctx context.Context, addr ma.Multiaddr, _ identity.PeerID) (transport.Conn, error) {
+	if t.reuse != nil && reuseAvailable {
+		c, err := t.dialReusing(ctx, addr)
+		if err != nil {
+			return nil, fmt.Errorf("tcp dial: %w", err)
+		}
+		return c, nil
+	}
 	var d manet.Dialer
 	c, err := d.DialContext(ctx, addr)
 	if err != nil {
