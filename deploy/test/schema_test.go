@@ -1,0 +1,56 @@
+package deploytest
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestChartRejectsBadValues: values.schema.json and the chart's own checks
+// stop a bad install before anything reaches the cluster, with a message
+// that names the value.
+func TestChartRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		set  []string
+		want string // in helm's error output
+	}{
+		// values.schema.json
+		{"zero replicas", []string{"replicaCount=0"}, "replicaCount"},
+		{"unknown key", []string{"relay.maxReservation=10"}, "maxReservation"},
+		{"port out of range", []string{"relay.port=70000"}, "port"},
+		{"traffic policy", []string{"service.externalTrafficPolicy=Everywhere"}, "externalTrafficPolicy"},
+		{"service type", []string{"service.type=ClusterIP"}, "type"},
+		{"redis scheme", []string{"redis.url=http://redis:6379"}, "url"},
+		{"redis-unavailable", []string{"redis.unavailable=ignore"}, "unavailable"},
+		{"log level", []string{"relay.logLevel=verbose"}, "logLevel"},
+		{"domain", []string{"acme.domains={relay example.com}"}, "domains"},
+		{"acme ca not https", []string{"acme.ca=http://ca.example/dir"}, "ca"},
+		{"cidr", []string{"proxyProtocol.trustedCIDRs={load-balancer}"}, "trustedCIDRs"},
+		{"negative drain", []string{"relay.drainTimeoutSeconds=-1"}, "drainTimeoutSeconds"},
+		{"extra arg not a flag", []string{"relay.extraArgs={rm -rf}"}, "extraArgs"},
+		{"wss port below 1024 in the container", []string{"wss.containerPort=443"}, "containerPort"},
+		// the templates' checks of combinations
+		{"fleet without redis", []string{"replicaCount=3"}, "need Redis"},
+		{"autoscaling without redis", []string{"autoscaling.enabled=true"}, "need Redis"},
+		{"two redis sources", []string{"redis.url=redis://r:6379", "redis.bundled.enabled=true"}, "exclude each other"},
+		{"wss without a certificate", []string{"wss.enabled=true"}, "wss.enabled needs"},
+		{"acme without wss", []string{"acme.enabled=true", "acme.domains={relay.example.com}"}, "acme.enabled needs wss.enabled"},
+		{"acme without domains", []string{"acme.enabled=true", "wss.enabled=true"}, "acme.domains"},
+		{"proxy protocol without sources", []string{"proxyProtocol.enabled=true"}, "trustedCIDRs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"template", "relayd", chartDir, "--kube-version", kubeVersion}
+			for _, s := range tt.set {
+				args = append(args, "--set", s)
+			}
+			out, stderr, err := runHelm(t, args...)
+			if err == nil {
+				t.Fatalf("helm template --set %v succeeded; want it refused\n%.300s", tt.set, out)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("error does not name %q:\n%s", tt.want, stderr)
+			}
+		})
+	}
+}
