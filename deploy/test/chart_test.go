@@ -492,11 +492,7 @@ func checkIdentityKeyLoads(t *testing.T, objs objects) {
 
 // TestChartNotes: NOTES.txt shows the addresses and how to get the peer ID.
 func TestChartNotes(t *testing.T) {
-	out, stderr, err := runHelm(t, "install", "relayd", chartDir, "--dry-run=client", "--namespace", "relays",
-		"--kube-version", kubeVersion, "-f", filepath.Join(chartDir, "ci", "single-values.yaml"))
-	if err != nil {
-		t.Fatalf("helm install --dry-run: %v\n%s", err, stderr)
-	}
+	out := installDryRun(t, nil, "-f", filepath.Join(chartDir, "ci", "single-values.yaml"))
 	_, notes, _ := strings.Cut(out, "NOTES:")
 	for _, want := range []string{
 		"/ip4/203.0.113.7/tcp/4001/p2p/<peer ID>",

@@ -73,85 +73,85 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* relayd's arguments, one YAML list; every flag as --name=value. */}}
+{{/* relayd's arguments, one per line (quoted by the caller); every flag as --name=value. */}}
 {{- define "relayd.args" -}}
 {{- $v := .Values -}}
-- serve
-- --identity={{ include "relayd.identityPath" . }}
-- --listen=/ip4/0.0.0.0/tcp/{{ $v.relay.port }}
+serve
+--identity={{ include "relayd.identityPath" . }}
+--listen=/ip4/0.0.0.0/tcp/{{ $v.relay.port }}
 {{- if $v.relay.quic }}
-- --listen=/ip4/0.0.0.0/udp/{{ $v.relay.port }}/quic-v1
+--listen=/ip4/0.0.0.0/udp/{{ $v.relay.port }}/quic-v1
 {{- end }}
 {{- if $v.relay.ipv6 }}
-- --listen=/ip6/::/tcp/{{ $v.relay.port }}
+--listen=/ip6/::/tcp/{{ $v.relay.port }}
 {{- if $v.relay.quic }}
-- --listen=/ip6/::/udp/{{ $v.relay.port }}/quic-v1
+--listen=/ip6/::/udp/{{ $v.relay.port }}/quic-v1
 {{- end }}
 {{- end }}
 {{- if $v.wss.enabled }}
-- --listen=/ip4/0.0.0.0/tcp/{{ $v.wss.containerPort }}/wss
+--listen=/ip4/0.0.0.0/tcp/{{ $v.wss.containerPort }}/wss
 {{- end }}
 {{- range (include "relayd.announce" . | trim | splitList "\n") }}
 {{- if . }}
-- --announce={{ . }}
+--announce={{ . }}
 {{- end }}
 {{- end }}
-- --admin-listen=0.0.0.0:{{ $v.admin.port }}
-- --drain-timeout={{ $v.relay.drainTimeoutSeconds }}s
-- --max-reservations={{ $v.relay.maxReservations }}
-- --max-circuits={{ $v.relay.maxCircuits }}
-- --max-conns={{ $v.relay.maxConns }}
-- --log-level={{ $v.relay.logLevel }}
-- --log-format={{ $v.relay.logFormat }}
+--admin-listen=0.0.0.0:{{ $v.admin.port }}
+--drain-timeout={{ $v.relay.drainTimeoutSeconds }}s
+--max-reservations={{ $v.relay.maxReservations }}
+--max-circuits={{ $v.relay.maxCircuits }}
+--max-conns={{ $v.relay.maxConns }}
+--log-level={{ $v.relay.logLevel }}
+--log-format={{ $v.relay.logFormat }}
 {{- if $v.proxyProtocol.enabled }}
 {{- range $v.proxyProtocol.trustedCIDRs }}
-- --proxy-protocol-trusted={{ . }}
+--proxy-protocol-trusted={{ . }}
 {{- end }}
 {{- end }}
 {{- if and $v.wss.enabled (not $v.acme.enabled) }}
-- --tls-cert=/etc/relayd/tls/tls.crt
-- --tls-key=/etc/relayd/tls/tls.key
+--tls-cert=/etc/relayd/tls/tls.crt
+--tls-key=/etc/relayd/tls/tls.key
 {{- end }}
 {{- if $v.acme.enabled }}
 {{- range $v.acme.domains }}
-- --acme-domain={{ . }}
+--acme-domain={{ . }}
 {{- end }}
 {{- with $v.acme.email }}
-- --acme-email={{ . }}
+--acme-email={{ . }}
 {{- end }}
 {{- with $v.acme.ca }}
-- --acme-ca={{ . }}
+--acme-ca={{ . }}
 {{- end }}
 {{- if $v.acme.caRoot.existingSecret }}
-- --acme-ca-root=/etc/relayd/acme-ca/{{ $v.acme.caRoot.secretKey }}
+--acme-ca-root=/etc/relayd/acme-ca/{{ $v.acme.caRoot.secretKey }}
 {{- end }}
-- --acme-storage={{ include "relayd.acmeStorage" . }}
+--acme-storage={{ include "relayd.acmeStorage" . }}
 {{- if $v.acme.http01.enabled }}
-- --acme-http-listen=0.0.0.0:{{ $v.acme.http01.containerPort }}
+--acme-http-listen=0.0.0.0:{{ $v.acme.http01.containerPort }}
 {{- end }}
 {{- end }}
 {{- if include "relayd.fleet" . }}
 {{- if $v.redis.url }}
-- --redis={{ $v.redis.url }}
+--redis={{ $v.redis.url }}
 {{- else if $v.redis.bundled.enabled }}
-- --redis=redis://{{ include "relayd.fullname" . }}-redis:6379/0
+--redis=redis://{{ include "relayd.fullname" . }}-redis:6379/0
 {{- end }}
 {{- with $v.redis.sentinelMaster }}
-- --redis-sentinel-master={{ . }}
+--redis-sentinel-master={{ . }}
 {{- end }}
 {{- with $v.redis.prefix }}
-- --redis-prefix={{ . }}
+--redis-prefix={{ . }}
 {{- end }}
 {{- with $v.redis.unavailable }}
-- --redis-unavailable={{ . }}
+--redis-unavailable={{ . }}
 {{- end }}
-- --node-id=$(POD_NAME)
-- --mesh-listen=0.0.0.0:{{ $v.mesh.port }}
-- --mesh-advertise=$(POD_IP):{{ $v.mesh.port }}
-- --mesh-secret={{ include "relayd.meshSecretPath" . }}
+--node-id=$(POD_NAME)
+--mesh-listen=0.0.0.0:{{ $v.mesh.port }}
+--mesh-advertise=$(POD_IP):{{ $v.mesh.port }}
+--mesh-secret={{ include "relayd.meshSecretPath" . }}
 {{- end }}
 {{- range $v.relay.extraArgs }}
-- {{ . }}
+{{ . }}
 {{- end }}
 {{- end -}}
 
