@@ -148,4 +148,3 @@ func toJSON(t *testing.T, v any) string {
 	}
 	return strings.ReplaceAll(string(j), " ", "")
 }
-

@@ -104,7 +104,7 @@ func TestChartKeepsSecrets(t *testing.T) {
 				"labels":      map[string]string{"app.kubernetes.io/managed-by": "Helm"},
 				"annotations": map[string]string{"meta.helm.sh/release-name": "relayd", "meta.helm.sh/release-namespace": "relays"},
 			},
-			"data":     map[string]string{key: value},
+			"data": map[string]string{key: value},
 		}
 	}
 	const idData, meshData = "ZXhpc3RpbmcgaWRlbnRpdHk=", "ZXhpc3RpbmcgbWVzaA=="
