@@ -14,5 +14,6 @@
 // lists the flags the chart and compose file use that relayd may not know
 // yet. Such a flag is left out of the --print-config run and logged as
 // PENDING; once relayd knows it, it is checked like any other.
-// RELAYD_DEPLOY_STRICT=1 turns a PENDING flag into a failure.
+// RELAYD_DEPLOY_STRICT=1 turns a PENDING flag into a failure, and
+// RELAYD_BIN=/path/to/relayd checks against a relayd built elsewhere.
 package deploytest

@@ -52,10 +52,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// relayd builds relayd from the repository root once per test binary.
+// relayd builds relayd from the repository root once per test binary, or
+// uses $RELAYD_BIN (a relayd built elsewhere, e.g. from a branch whose
+// flags the deployment files use before they are merged).
 func relayd(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("RELAYD_BIN"); p != "" {
+			relaydBin = p
+			return
+		}
 		relaydBin = filepath.Join(binDir, "relayd")
 		cmd := exec.Command("go", "build", "-o", relaydBin, "./cmd/relayd")
 		cmd.Dir = repoRoot
