@@ -193,6 +193,7 @@ func checkProbes(t *testing.T, c *corev1.Container, args []string) {
 
 func checkSecurity(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
 	t.Helper()
+	checkLowPorts(t, d, c)
 	ps := d.Spec.Template.Spec.SecurityContext
 	if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.RunAsUser == nil || *ps.RunAsUser == 0 {
 		t.Errorf("pod security context %+v: want runAsNonRoot and a non-zero runAsUser", ps)
@@ -352,6 +353,11 @@ func checkServices(t *testing.T, objs objects, d *appsv1.Deployment, c *corev1.C
 	publicPorts := map[listenPort]bool{}
 	for _, p := range public.Spec.Ports {
 		cp := resolvePort(t, c, p.TargetPort)
+		// relayd announces ACME names with the port it binds, so the
+		// public port must be the same number.
+		if cp != p.Port {
+			t.Errorf("Service port %s is %d but reaches container port %d", p.Name, p.Port, cp)
+		}
 		lp := listenPort{p.Protocol, cp}
 		if !listens[lp] {
 			t.Errorf("Service port %s (%s %d → %d) reaches no --listen address", p.Name, p.Protocol, p.Port, cp)
@@ -571,5 +577,28 @@ func checkInSchema(t *testing.T, path string, v any, schema map[string]any) {
 			continue
 		}
 		checkInSchema(t, path+k+".", sub, ps)
+	}
+}
+
+// checkLowPorts: with every capability dropped, a non-root process binds a
+// port below 1024 only where the pod lowers net.ipv4.ip_unprivileged_port_start.
+func checkLowPorts(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
+	t.Helper()
+	start := int32(1024)
+	if ps := d.Spec.Template.Spec.SecurityContext; ps != nil {
+		for _, s := range ps.Sysctls {
+			if s.Name == "net.ipv4.ip_unprivileged_port_start" {
+				n, err := strconv.Atoi(s.Value)
+				if err != nil {
+					t.Fatalf("sysctl %s=%q", s.Name, s.Value)
+				}
+				start = int32(n)
+			}
+		}
+	}
+	for _, p := range c.Ports {
+		if p.ContainerPort < start {
+			t.Errorf("container port %s (%d) is below ip_unprivileged_port_start %d: a non-root relayd cannot bind it", p.Name, p.ContainerPort, start)
+		}
 	}
 }

@@ -28,7 +28,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"cidr", []string{"proxyProtocol.trustedCIDRs={load-balancer}"}, "at '/proxyProtocol/trustedCIDRs/0'"},
 		{"negative drain", []string{"relay.drainTimeoutSeconds=-1"}, "at '/relay/drainTimeoutSeconds'"},
 		{"extra arg not a flag", []string{"relay.extraArgs={rm -rf}"}, "at '/relay/extraArgs/0'"},
-		{"wss port below 1024 in the container", []string{"wss.containerPort=443"}, "at '/wss/containerPort'"},
+		{"wss port zero", []string{"wss.port=0"}, "at '/wss/port'"},
+		{"old containerPort value", []string{"wss.containerPort=8443"}, "additional properties 'containerPort' not allowed"},
 		// the templates' checks of combinations
 		{"fleet without redis", []string{"replicaCount=3"}, "need Redis"},
 		{"autoscaling without redis", []string{"autoscaling.enabled=true"}, "need Redis"},

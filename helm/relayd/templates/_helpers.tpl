@@ -66,7 +66,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if $v.relay.quic }}
 {{ $base }}/udp/{{ $v.relay.port }}/quic-v1
 {{- end -}}
-{{- if and $v.wss.enabled $host }}
+{{- /* With ACME, relayd announces /dns4/<domain>/tcp/<port>/wss itself once
+     it holds the certificate, so no client is sent there before. */ -}}
+{{- if and $v.wss.enabled $host (not $v.acme.enabled) }}
 {{ $base }}/tcp/{{ $v.wss.port }}/wss
 {{- end -}}
 {{- end -}}
@@ -89,7 +91,7 @@ serve
 {{- end }}
 {{- end }}
 {{- if $v.wss.enabled }}
---listen=/ip4/0.0.0.0/tcp/{{ $v.wss.containerPort }}/wss
+--listen=/ip4/0.0.0.0/tcp/{{ $v.wss.port }}/wss
 {{- end }}
 {{- range (include "relayd.announce" . | trim | splitList "\n") }}
 {{- if . }}
@@ -127,7 +129,7 @@ serve
 {{- end }}
 --acme-storage={{ include "relayd.acmeStorage" . }}
 {{- if $v.acme.http01.enabled }}
---acme-http-listen=0.0.0.0:{{ $v.acme.http01.containerPort }}
+--acme-http-listen=0.0.0.0:{{ $v.acme.http01.port }}
 {{- end }}
 {{- end }}
 {{- if include "relayd.fleet" . }}
@@ -182,6 +184,18 @@ serve
 {{- if and $v.proxyProtocol.enabled $v.acme.http01.enabled -}}
 {{- fail "acme.http01 does not read PROXY headers; with proxyProtocol.enabled use TLS-ALPN-01 (the default)" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The lowest port relayd binds, for the unprivileged-port sysctl. */}}
+{{- define "relayd.lowestPort" -}}
+{{- $v := .Values -}}
+{{- $ports := list (int $v.relay.port) (int $v.admin.port) -}}
+{{- if $v.wss.enabled }}{{ $ports = append $ports (int $v.wss.port) }}{{ end -}}
+{{- if and $v.acme.enabled $v.acme.http01.enabled }}{{ $ports = append $ports (int $v.acme.http01.port) }}{{ end -}}
+{{- if include "relayd.fleet" . }}{{ $ports = append $ports (int $v.mesh.port) }}{{ end -}}
+{{- $min := 65535 -}}
+{{- range $ports }}{{ if lt . $min }}{{ $min = . }}{{ end }}{{ end -}}
+{{- $min -}}
 {{- end -}}
 
 {{/* Selects the relayd pods (not the bundled Redis). */}}
