@@ -8,6 +8,8 @@
 //	                          hole punch (--holepunch)
 //	relayd bench ADDR         load-test a running relay (reservations/s,
 //	                          circuit setup latency, throughput)
+//	relayd healthcheck        GET /healthz on the admin endpoint, exit 0 on
+//	                          200 (a container health check without a shell)
 //	relayd version            print version and commit
 //	relayd help [command]     print usage
 //

@@ -13,7 +13,7 @@ import (
 // runKeygen creates a new identity key file and prints its peer ID alone on
 // stdout, so scripts can capture it.
 func runKeygen(args []string, stdout io.Writer) error {
-	path, err := parseKeygenFlags(args)
+	path, ifMissing, err := parseKeygenFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		io.WriteString(stdout, keygenUsage)
 		return nil
@@ -24,7 +24,11 @@ func runKeygen(args []string, stdout io.Writer) error {
 	// CreateKeyFile creates exclusively. Overwriting a key would change the
 	// relay's peer ID and strand every client configured with the old one.
 	key, err := identity.CreateKeyFile(path)
-	if errors.Is(err, fs.ErrExist) {
+	if errors.Is(err, fs.ErrExist) && ifMissing {
+		// An init container or compose job runs this on every start: the
+		// key made the first time must stay, and its peer ID is still useful.
+		key, err = identity.LoadKeyFile(path)
+	} else if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("keygen: %s already exists; refusing to overwrite it (remove it or choose another -o)", path)
 	}
 	if err != nil {
@@ -34,19 +38,20 @@ func runKeygen(args []string, stdout io.Writer) error {
 	return err
 }
 
-func parseKeygenFlags(args []string) (string, error) {
+func parseKeygenFlags(args []string) (path string, ifMissing bool, err error) {
 	fset := flag.NewFlagSet("relayd keygen", flag.ContinueOnError)
 	fset.SetOutput(io.Discard)
 	fset.Usage = func() {}
 	out := fset.String("o", defaultConfig().Identity, "key file to create")
+	fset.BoolVar(&ifMissing, "if-missing", false, "keep an existing key file and print its peer ID")
 	if err := fset.Parse(args); err != nil {
-		return "", fmt.Errorf("keygen: %w", err)
+		return "", false, fmt.Errorf("keygen: %w", err)
 	}
 	if fset.NArg() > 0 {
-		return "", fmt.Errorf("keygen: unexpected argument %q", fset.Arg(0))
+		return "", false, fmt.Errorf("keygen: unexpected argument %q", fset.Arg(0))
 	}
 	if *out == "" {
-		return "", errors.New("keygen: flag -o: must not be empty")
+		return "", false, errors.New("keygen: flag -o: must not be empty")
 	}
-	return *out, nil
+	return *out, ifMissing, nil
 }

@@ -86,10 +86,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runProbe(ctx, rest, stdout)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(rest, os.LookupEnv, stdout)
 	case "help":
 		return runHelp(rest, stdout)
 	}
-	return usageError{fmt.Errorf("unknown command %q (want serve, keygen, probe, bench, version or help)", cmd)}
+	return usageError{fmt.Errorf("unknown command %q (want serve, keygen, probe, bench, healthcheck, version or help)", cmd)}
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -143,6 +145,8 @@ func runHelp(args []string, stdout io.Writer) error {
 		io.WriteString(stdout, probeUsage)
 	case args[0] == "bench":
 		io.WriteString(stdout, benchUsage)
+	case args[0] == "healthcheck":
+		io.WriteString(stdout, healthcheckUsage)
 	case args[0] == "version", args[0] == "help":
 		writeUsage(stdout)
 	default:

@@ -344,3 +344,25 @@ func TestServeReturnsOnCancel(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestKeygenIfMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "id.key")
+	first := runRelayd(t, "keygen", "-if-missing", "-o", path)
+	if first.code != 0 || first.stderr != "" {
+		t.Fatalf("first keygen -if-missing: exit %d, stderr %q", first.code, first.stderr)
+	}
+	before, _ := os.ReadFile(path)
+	again := runRelayd(t, "keygen", "-if-missing", "-o", path)
+	if again.code != 0 || again.stdout != first.stdout {
+		t.Errorf("second keygen -if-missing: exit %d stdout %q, want 0 and the same peer ID %q", again.code, again.stdout, first.stdout)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("keygen -if-missing changed an existing key file")
+	}
+	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if bad := runRelayd(t, "keygen", "-if-missing", "-o", path); bad.code != 1 || bad.stdout != "" {
+		t.Errorf("keygen -if-missing on a broken key: exit %d stdout %q, want exit 1 and no output", bad.code, bad.stdout)
+	}
+}

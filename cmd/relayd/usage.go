@@ -15,6 +15,7 @@ Usage:
                             hole punch (--holepunch)
   relayd bench ADDR         load-test a running relay: reservations/s,
                             circuit setup latency, throughput
+  relayd healthcheck        GET /healthz on the admin endpoint; exit 0 if it answers 200
   relayd version            print version and commit
   relayd help [command]     print this help, or a command's
 
@@ -30,13 +31,16 @@ which beats the file, which beats the default.
         print the effective configuration as YAML and exit
 `
 
-const keygenUsage = `Usage: relayd keygen [-o FILE]
+const keygenUsage = `Usage: relayd keygen [-o FILE] [-if-missing]
 
 Creates a new Ed25519 identity key file (mode 0600) and prints the peer ID it
 gives the relay. It never overwrites an existing file.
 
   -o FILE
         file to create (default relayd.key)
+  -if-missing
+        if FILE exists, keep it and print its peer ID instead of failing
+        (for init jobs that run on every start; also reads a mounted key)
 `
 
 // writeUsage prints the serve help. Defaults come from defaultConfig, so

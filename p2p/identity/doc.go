@@ -21,7 +21,8 @@
 // {Type=Ed25519, Data=seed||pub}, the format go-libp2p's MarshalPrivateKey and
 // go-libp2p-relay-daemon's identity file use, so identities can be moved
 // between them. Files are created with mode 0600 and O_EXCL and never
-// overwritten.
+// overwritten. Loading also accepts a PEM "PRIVATE KEY" (PKCS#8 Ed25519)
+// file, which openssl and Helm's genPrivateKey can make without libp2p.
 //
 // Limits (checked before any allocation that depends on input):
 //   - marshalled public key: 2 KiB (MaxPublicKeySize)

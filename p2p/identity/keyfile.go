@@ -21,7 +21,7 @@ func LoadKeyFile(path string) (ed25519.PrivateKey, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("identity file %s: %w: file is empty", path, ErrInvalidKey)
 	}
-	k, err := UnmarshalPrivateKey(b)
+	k, err := unmarshalKeyFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity file %s: %w", path, err)
 	}
