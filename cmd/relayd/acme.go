@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relayd/relayd/fleet"
 	"github.com/relayd/relayd/p2p/transport"
 	"github.com/relayd/relayd/relay"
 	"github.com/relayd/relayd/tlsacme"
@@ -34,10 +36,13 @@ func newACME(cfg Config, reg prometheus.Registerer, logger *slog.Logger, rdb red
 		CARootFile: cfg.ACMECARoot,
 		StorageDir: storage,
 		Redis:      rdb,
-		HTTPListen: cfg.ACMEHTTPListen,
-		OnNames:    onNames,
-		Logger:     logger.With("component", "acme"),
-		Metrics:    reg,
+		// One hash tag for all ACME keys: certmagic's lock and the data
+		// it guards then live on one Redis Cluster shard.
+		RedisPrefix: cfg.RedisPrefix + "{acme}:",
+		HTTPListen:  cfg.ACMEHTTPListen,
+		OnNames:     onNames,
+		Logger:      logger.With("component", "acme"),
+		Metrics:     reg,
 	}
 	if cfg.ACMEDNSServer != "" {
 		p, err := tlsacme.NewRFC2136(tlsacme.RFC2136Config{Server: cfg.ACMEDNSServer, TSIGKeyFile: cfg.ACMEDNSTSIGKey})
@@ -87,4 +92,20 @@ func acmeStatus(m *tlsacme.Manager) func() []string {
 		return nil
 	}
 	return m.Status
+}
+
+// acmeRedis is the Redis client ACME storage shares with the fleet, so one
+// node orders a certificate and every node serves it and answers its
+// challenges; nil without redis or without acme_domains (files then).
+// certmagic's storage calls are not on any request path, so its timeout
+// is longer than the fleet's admission timeout.
+func acmeRedis(cfg Config) (redis.UniversalClient, error) {
+	if cfg.Redis == "" || len(cfg.ACMEDomains) == 0 {
+		return nil, nil
+	}
+	rdb, err := fleet.NewClient(cfg.Redis, cfg.RedisSentinelMaster, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return rdb, nil
 }

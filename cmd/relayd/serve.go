@@ -43,9 +43,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reload loader) 
 	metrics.RegisterRuntime(reg, v, c)
 	rcfg.Metrics = reg
 	var r *relay.Relay
-	// No Redis client yet: files in acme_storage. A fleet passes its
-	// client here so every node shares one ACME storage.
-	acme, err := newACME(cfg, reg, logger, nil, func(names []string) { r.AnnounceTLSNames(names) })
+	rdb, err := acmeRedis(cfg)
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		defer rdb.Close()
+	}
+	acme, err := newACME(cfg, reg, logger, rdb, func(names []string) { r.AnnounceTLSNames(names) })
 	if err != nil {
 		return err
 	}
