@@ -17,9 +17,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// The transport tests run against relayd only (they use relayd-only flags;
-// TestCircuitEndings runs the reference on all four transports). Every relay listens on all four transports at once, so
-// each test also judges that one relay serves them side by side.
+// The transport tests run against relayd only (they use relayd-only
+// flags; TestCircuitEndings runs the reference on all four transports).
+// Every relay listens on all four transports at once, so each test also
+// judges that one relay serves them side by side.
 
 // relayTransports are the transports under test, in listen order.
 func relayTransports() []string { return []string{"tcp", "quic", "ws", "wss"} }
