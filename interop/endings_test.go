@@ -27,7 +27,7 @@ import (
 const (
 	endingTrials   = 20
 	endingCapData  = 128 << 10
-	endingDuration = 2 * time.Second
+	endingDuration = 3 * time.Second
 	endingChunk    = 4 << 10
 	halfCloseBytes = 32 << 10
 	countProto     = protocol.ID("/relayd-interop/count/1.0.0")
@@ -41,7 +41,7 @@ const (
 //     run of either relay on that transport) in at least as many runs on
 //     relayd as on the reference, up to chance (compareDataCap), and then
 //     an error or an end;
-//   - duration cap (--limit-duration 2s): on an idle circuit the target's
+//   - duration cap (--limit-duration 3s): on an idle circuit the target's
 //     read fails with a stream reset within 10% of the cap;
 //   - half-close from either side: every byte, then EOF, and the other
 //     direction then carries every byte and EOF too.
