@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -163,14 +164,19 @@ func trialPair(t *testing.T, ca *testCA, r *relayProc, tr string, handle func(s 
 	addr := circuitOver(t, r, tr, a.ID())
 	// Twenty trials of each relay set up at once load the machine, so a
 	// dial that times out gets one more try: the scenarios judge endings.
-	var err error
+	var errs []error
 	for range 2 {
 		before = time.Now()
-		if err = b.Connect(limitedCtx(t, 30*time.Second), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{addr}}); err == nil {
+		err := b.Connect(limitedCtx(t, 30*time.Second), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{addr}})
+		if err == nil {
 			return a, b, before, time.Now()
 		}
+		errs = append(errs, err)
+		if sw, ok := b.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(a.ID())
+		}
 	}
-	t.Errorf("%s: dial %s: %v", r.Kind, addr, err)
+	t.Errorf("%s: dial %s: %v", r.Kind, addr, errors.Join(errs...))
 	return nil, nil, before, before
 }
 
