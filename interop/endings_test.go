@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -27,7 +28,7 @@ import (
 const (
 	endingTrials   = 20
 	endingCapData  = 128 << 10
-	endingDuration = 2 * time.Second
+	endingDuration = 3 * time.Second
 	endingChunk    = 4 << 10
 	halfCloseBytes = 32 << 10
 	countProto     = protocol.ID("/relayd-interop/count/1.0.0")
@@ -41,7 +42,7 @@ const (
 //     run of either relay on that transport) in at least as many runs on
 //     relayd as on the reference, up to chance (compareDataCap), and then
 //     an error or an end;
-//   - duration cap (--limit-duration 2s): on an idle circuit the target's
+//   - duration cap (--limit-duration 3s): on an idle circuit the target's
 //     read fails with a stream reset within 10% of the cap;
 //   - half-close from either side: every byte, then EOF, and the other
 //     direction then carries every byte and EOF too.
@@ -161,12 +162,22 @@ func trialPair(t *testing.T, ca *testCA, r *relayProc, tr string, handle func(s 
 	reserveOnly(t, a, r, tr)
 	b = newAllTransportsHost(t, ca)
 	addr := circuitOver(t, r, tr, a.ID())
-	before = time.Now()
-	if err := b.Connect(limitedCtx(t, 20*time.Second), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{addr}}); err != nil {
-		t.Errorf("dial %s: %v", addr, err)
-		return nil, nil, before, before
+	// Twenty trials of each relay set up at once load the machine, so a
+	// dial that times out gets one more try: the scenarios judge endings.
+	var errs []error
+	for range 2 {
+		before = time.Now()
+		err := b.Connect(limitedCtx(t, 30*time.Second), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{addr}})
+		if err == nil {
+			return a, b, before, time.Now()
+		}
+		errs = append(errs, err)
+		if sw, ok := b.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(a.ID())
+		}
 	}
-	return a, b, before, time.Now()
+	t.Errorf("%s: dial %s: %v", r.Kind, addr, errors.Join(errs...))
+	return nil, nil, before, before
 }
 
 // openReady opens proto to target and waits for the target's handler to
@@ -285,7 +296,11 @@ func durationCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) {
 		}
 		s, err := openReady(t, b, a.ID(), countProto)
 		if err != nil {
-			t.Errorf("run %d: open stream %v after the circuit opened: %v", i, time.Since(connected), err)
+			// A loaded machine may take most of the cap to set the stream
+			// up; a reset that comes at the cap is then the dialer's to see.
+			if since := time.Since(before); !isReset(err) || since < endingDuration*9/10 || time.Since(connected) > endingDuration*11/10 {
+				t.Errorf("%s run %d: open stream %v after the dial began: %v", r.Kind, i, since, err)
+			}
 			return
 		}
 		defer s.Reset()
@@ -293,13 +308,13 @@ func durationCapRuns(t *testing.T, ca *testCA, r *relayProc, tr string) {
 		case e := <-ends:
 			lo, hi := e.at.Sub(connected), e.at.Sub(before)
 			if !isReset(e.err) {
-				t.Errorf("run %d: target's read ended with %v after %v, want a stream reset", i, e.err, lo)
+				t.Errorf("%s run %d: target's read ended with %v after %v, want a stream reset", r.Kind, i, e.err, lo)
 			}
 			if hi < endingDuration*9/10 || lo > endingDuration*11/10 {
-				t.Errorf("run %d: target's read failed %v–%v after the circuit opened, want %v ±10%%", i, lo, hi, endingDuration)
+				t.Errorf("%s run %d: target's read failed %v–%v after the circuit opened, want %v ±10%%", r.Kind, i, lo, hi, endingDuration)
 			}
 		case <-time.After(10 * time.Second):
-			t.Errorf("run %d: the target's read still blocks 10 s into a %v circuit", i, endingDuration)
+			t.Errorf("%s run %d: the target's read still blocks 10 s into a %v circuit", r.Kind, i, endingDuration)
 		}
 	})
 }
@@ -329,21 +344,21 @@ func halfCloseRuns(t *testing.T, ca *testCA, r *relayProc, tr string, dialerFirs
 		}
 		s, err := b.NewStream(limitedCtx(t, streamTimeout), a.ID(), halfCloseProto)
 		if err != nil {
-			t.Errorf("run %d: open stream: %v", i, err)
+			t.Errorf("%s run %d: open stream: %v", r.Kind, i, err)
 			return
 		}
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(streamTimeout))
 		if err := exchange(s, fromDialer, fromTarget, dialerFirst); err != nil {
-			t.Errorf("run %d: dialer: %v", i, err)
+			t.Errorf("%s run %d: dialer: %v", r.Kind, i, err)
 		}
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("run %d: target: %v", i, err)
+				t.Errorf("%s run %d: target: %v", r.Kind, i, err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Errorf("run %d: target's exchange did not finish", i)
+			t.Errorf("%s run %d: target's exchange did not finish", r.Kind, i)
 		}
 	})
 }

@@ -17,9 +17,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// The transport tests run against relayd only: the reference relay has no
-// QUIC listener. Every relay listens on all four transports at once, so
-// each test also judges that one relay serves them side by side.
+// The transport tests run against relayd only (they use relayd-only
+// flags; TestCircuitEndings runs the reference on all four transports).
+// Every relay listens on all four transports at once, so each test also
+// judges that one relay serves them side by side.
 
 // relayTransports are the transports under test, in listen order.
 func relayTransports() []string { return []string{"tcp", "quic", "ws", "wss"} }
@@ -53,7 +54,7 @@ func relaxedQuotas() []string {
 func runRelaydOnly(t *testing.T, fn func(t *testing.T)) {
 	t.Helper()
 	if !slices.Contains(kinds(), kindRelayd) {
-		t.Skip("relayd is not among RELAYD_INTEROP_KINDS (the reference relay has no QUIC)")
+		t.Skip("relayd is not among RELAYD_INTEROP_KINDS")
 	}
 	t.Run(kindRelayd, fn)
 }
@@ -209,7 +210,7 @@ func checkObserved(t *testing.T, tr string, evt event.EvtPeerIdentificationCompl
 	}
 }
 
-// TestTransports (relayd only: the reference relay has no QUIC): for each
+// TestTransports (relayd only): for each
 // transport T a private host reserves over T; the reservation lists the
 // relay's address on every transport; identify's observed address has T's
 // form; a second host dials the first through the relay over T, both see

@@ -43,6 +43,13 @@
 // timeout 10 s, stream close timeout 10 s (a graceful close the peer never
 // answers).
 //
+// Goroutines: the host owns every goroutine it starts (handshakes,
+// connection servers, stream handlers) and Close joins them all. Each is
+// started through goTracked, which adds to the WaitGroup under the host's
+// lock only while the host is open, so no Add races Close's Wait; once
+// Close has begun, a new connection is closed and a new stream reset
+// instead.
+//
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a
 // real reset at once: QUIC RESET_STREAM + STOP_SENDING; on yamux an RST

@@ -122,9 +122,12 @@ func (s *yamuxStream) Reset() error {
 	}
 	s.reset = true
 	s.mu.Unlock()
+	// The RST is queued (and usually written) first, so that whoever
+	// wakes from the deadline below and closes the connection (a host
+	// shutting down) finds it already on its way.
+	s.link.resetStream(s.Stream.StreamID())
 	// Wakes a blocked Read or Write now; the injected RST, which frees the
 	// session's state, arrives within a round trip.
 	_ = s.Stream.SetDeadline(time.Unix(1, 0))
-	s.link.resetStream(s.Stream.StreamID())
 	return nil
 }
