@@ -93,7 +93,13 @@ func (n *Node) Policy() Policy { return n.cfg.Unavailable }
 
 // join clears this node ID's leftovers and beats once.
 func (n *Node) join() {
-	err := n.op(n.ctx, "leave", func(ctx context.Context) error { return n.redis.Leave(ctx) })
+	// A previous process may have left many entries: more time than one
+	// admission operation gets.
+	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.OpTimeout, 5*time.Second))
+	defer cancel()
+	start := time.Now()
+	err := n.redis.Leave(ctx)
+	n.metrics.observe("leave", time.Since(start), err)
 	if err == nil {
 		n.beat()
 	}

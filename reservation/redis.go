@@ -376,18 +376,37 @@ func (s *Redis) Sync(ctx context.Context, live func() []Reservation) error {
 	if err := s.putAll(ctx, rs); err != nil {
 		return fmt.Errorf("reservation: sync: %w", err)
 	}
+	var stale []string
 	for _, p := range recorded {
-		if keep[p] {
-			continue
+		if !keep[p] {
+			stale = append(stale, p)
 		}
-		id, err := identity.Decode(p)
-		if err != nil {
-			s.c.ZRem(ctx, s.nodePeers(s.node), p)
-			continue
+	}
+	if err := s.deleteAll(ctx, stale); err != nil {
+		return fmt.Errorf("reservation: sync: %w", err)
+	}
+	return nil
+}
+
+// deleteAll drops this node's entries for peers, pipelined.
+func (s *Redis) deleteAll(ctx context.Context, peers []string) error {
+	if len(peers) == 0 {
+		return nil
+	}
+	if err := scriptDelete.Load(ctx, s.c).Err(); err != nil {
+		return err
+	}
+	for len(peers) > 0 {
+		n := min(len(peers), syncBatch)
+		pipe := s.c.Pipeline()
+		for _, p := range peers[:n] {
+			keys := []string{s.key("res", p), s.key("all"), s.nodePeers(s.node)}
+			scriptDelete.EvalSha(ctx, pipe, keys, s.p, ms(s.now()), p, s.node)
 		}
-		if err := s.Delete(ctx, id, s.node); err != nil {
-			return fmt.Errorf("reservation: sync: %w", err)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
 		}
+		peers = peers[n:]
 	}
 	return nil
 }
