@@ -349,3 +349,22 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeaveWithoutTime: a drain with no time left (drain_timeout 0) still
+// removes the node's entries.
+func TestLeaveWithoutTime(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redistest.Start(t)
+	nodes := testFleet(t, srv.URL(), newClock(), limiter.Config{}, PolicyLocal, 2)
+	if err := reserve(t, nodes[0], peerAt(t, "192.0.2.1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := nodes[0].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := fleetCount(t, nodes[1]); n != 0 {
+		t.Fatalf("fleet holds %d after Leave with a done context", n)
+	}
+}

@@ -41,8 +41,12 @@ type Node struct {
 	since     time.Time // when up last changed
 	lastErr   error
 	justWrote map[identity.PeerID]reservation.Reservation // by Quota.Reserve, for the Put that follows
-	left      atomic.Bool                                 // Leave done: no more heartbeats
-	nodes     atomic.Int64                                // live nodes at the last heartbeat
+
+	leaving atomic.Bool // Leave called: no more heartbeats
+	leaveMu sync.Mutex
+	left    bool // Leave succeeded
+
+	nodes     atomic.Int64 // live nodes at the last heartbeat
 	closeOnce sync.Once
 }
 
@@ -89,7 +93,13 @@ func (n *Node) Policy() Policy { return n.cfg.Unavailable }
 
 // join clears this node ID's leftovers and beats once.
 func (n *Node) join() {
-	err := n.op(n.ctx, "leave", func(ctx context.Context) error { return n.redis.Leave(ctx) })
+	// A previous process may have left many entries: more time than one
+	// admission operation gets.
+	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.OpTimeout, 5*time.Second))
+	defer cancel()
+	start := time.Now()
+	err := n.redis.Leave(ctx)
+	n.metrics.observe("leave", time.Since(start), err)
 	if err == nil {
 		n.beat()
 	}
@@ -118,7 +128,7 @@ func (n *Node) Serve(ctx context.Context) error {
 
 // beat is one heartbeat, with the re-registration it may call for.
 func (n *Node) beat() {
-	if n.left.Load() {
+	if n.leaving.Load() {
 		return
 	}
 	wasUp := n.Up()
@@ -292,12 +302,17 @@ func (n *Node) MeshAddr(ctx context.Context, nodeID string) (string, error) {
 
 // Leave removes this node's entries from Redis at once (drain or
 // shutdown) and stops its heartbeats; its reservations stay readable on
-// this node for circuits still being set up.
+// this node for circuits still being set up. It runs even when ctx is
+// already done (a drain with no time left), bounded by its own timeout;
+// after a failure, Close tries again.
 func (n *Node) Leave(ctx context.Context) error {
-	if n.left.Swap(true) {
+	n.leaving.Store(true)
+	n.leaveMu.Lock()
+	defer n.leaveMu.Unlock()
+	if n.left {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, max(n.cfg.OpTimeout, 5*time.Second))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(n.cfg.OpTimeout, 5*time.Second))
 	defer cancel()
 	start := time.Now()
 	err := n.redis.Leave(ctx)
@@ -306,6 +321,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.log.Warn("removing this node's entries from Redis failed; they lapse with its heartbeat", "err", err)
 		return fmt.Errorf("fleet: leave: %w", err)
 	}
+	n.left = true
 	n.log.Info("left the fleet", "node", n.cfg.NodeID)
 	return nil
 }

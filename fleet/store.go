@@ -39,8 +39,11 @@ func (s store) Put(ctx context.Context, r reservation.Reservation) (bool, error)
 }
 
 // Get answers from the local copy first: a CONNECT to one of this node's
-// own reservations costs no Redis round trip. Others come from Redis, or
-// are absent while it is down.
+// own reservations costs no Redis round trip. (The copy holds a peer only
+// while it is connected here, so a peer that has since also reserved on
+// another node is still served here, over its connection to this node.)
+// Others come from Redis, with the holding node, or are absent while it
+// is down.
 func (s store) Get(ctx context.Context, peer identity.PeerID) (reservation.Reservation, error) {
 	if r, err := s.n.mirror.Get(ctx, peer); err == nil || !s.n.Up() {
 		return r, err

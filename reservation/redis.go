@@ -158,7 +158,7 @@ func (s *Redis) Reserve(ctx context.Context, r Reservation, q Quota) (refreshed 
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("reservation: reserve %s: %w", r.Peer, err)
 	}
-	keys, args := s.reserveArgs(r, q)
+	keys, args := s.reserveArgs(r, q, false)
 	v, err := scriptReserve.Run(ctx, s.c, keys, args...).Result()
 	if err != nil {
 		return false, fmt.Errorf("reservation: reserve %s: %w", r.Peer, err)
@@ -178,17 +178,22 @@ func (s *Redis) Reserve(ctx context.Context, r Reservation, q Quota) (refreshed 
 	return false, fmt.Errorf("reservation: reserve %s: unexpected reply %v", r.Peer, v)
 }
 
-// reserveArgs are the reserve script's KEYS and ARGV for r under q.
-func (s *Redis) reserveArgs(r Reservation, q Quota) ([]string, []any) {
+// reserveArgs are the reserve script's KEYS and ARGV for r under q;
+// register never takes a live slot over from another node.
+func (s *Redis) reserveArgs(r Reservation, q Quota, register bool) ([]string, []any) {
 	ip, subnet := groups(r.Addr)
 	addr := ""
 	if r.Addr.IsValid() {
 		addr = r.Addr.String()
 	}
+	reg := "0"
+	if register {
+		reg = "1"
+	}
 	peer := r.Peer.String()
 	keys := []string{s.key("res", peer), s.key("all"), s.key("nodes"), s.nodePeers(r.Node), s.key("ip", ip), s.key("net", subnet)}
 	return keys, []any{s.p, ms(s.now()), peer, r.Node, ms(r.Expire), addr, ip, subnet,
-		q.Total, q.PerIP, q.PerSubnet, s.batch}
+		q.Total, q.PerIP, q.PerSubnet, s.batch, reg}
 }
 
 // syncBatch is how many writes Sync pipelines in one round trip.
@@ -204,7 +209,7 @@ func (s *Redis) putAll(ctx context.Context, rs []Reservation) error {
 		n := min(len(rs), syncBatch)
 		pipe := s.c.Pipeline()
 		for _, r := range rs[:n] {
-			keys, args := s.reserveArgs(r, NoQuota)
+			keys, args := s.reserveArgs(r, NoQuota, true)
 			scriptReserve.EvalSha(ctx, pipe, keys, args...)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -350,8 +355,10 @@ func (s *Redis) Leave(ctx context.Context) error {
 }
 
 // Sync makes this node's entries equal to live(): each is written
-// (without quota checks: they were admitted once) and every other entry of
-// the node is dropped. It runs after Redis comes back or the node rejoins,
+// (without quota checks: they were admitted once; and never over a live
+// slot another node took meanwhile, as a peer that moved to another node
+// while this one was cut off) and every other entry of the node is
+// dropped. It runs after Redis comes back or the node rejoins,
 // so nothing is lost and, since a slot is keyed by peer, nothing counts
 // twice. live is read after the node's entries are listed, so a
 // reservation written meanwhile is either listed and kept or not listed.
@@ -369,18 +376,37 @@ func (s *Redis) Sync(ctx context.Context, live func() []Reservation) error {
 	if err := s.putAll(ctx, rs); err != nil {
 		return fmt.Errorf("reservation: sync: %w", err)
 	}
+	var stale []string
 	for _, p := range recorded {
-		if keep[p] {
-			continue
+		if !keep[p] {
+			stale = append(stale, p)
 		}
-		id, err := identity.Decode(p)
-		if err != nil {
-			s.c.ZRem(ctx, s.nodePeers(s.node), p)
-			continue
+	}
+	if err := s.deleteAll(ctx, stale); err != nil {
+		return fmt.Errorf("reservation: sync: %w", err)
+	}
+	return nil
+}
+
+// deleteAll drops this node's entries for peers, pipelined.
+func (s *Redis) deleteAll(ctx context.Context, peers []string) error {
+	if len(peers) == 0 {
+		return nil
+	}
+	if err := scriptDelete.Load(ctx, s.c).Err(); err != nil {
+		return err
+	}
+	for len(peers) > 0 {
+		n := min(len(peers), syncBatch)
+		pipe := s.c.Pipeline()
+		for _, p := range peers[:n] {
+			keys := []string{s.key("res", p), s.key("all"), s.nodePeers(s.node)}
+			scriptDelete.EvalSha(ctx, pipe, keys, s.p, ms(s.now()), p, s.node)
 		}
-		if err := s.Delete(ctx, id, s.node); err != nil {
-			return fmt.Errorf("reservation: sync: %w", err)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
 		}
+		peers = peers[n:]
 	}
 	return nil
 }

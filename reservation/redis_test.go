@@ -138,14 +138,24 @@ func testLiveness(t *testing.T, c redis.UniversalClient, clock storetest.Clock) 
 	if _, err := n1.Get(ctx, r1.Peer); !errors.Is(err, reservation.ErrNotFound) {
 		t.Fatalf("reaped reservation came back: %v", err)
 	}
-	if err := n1.Sync(ctx, func() []reservation.Reservation { return []reservation.Reservation{r1} }); err != nil {
+	// Meanwhile r2's peer moved to n2; n1 re-registers both, and must not
+	// take r2 back.
+	moved := r2
+	moved.Node = "n2"
+	if _, err := n2.Reserve(ctx, moved, reservation.NoQuota); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Sync(ctx, func() []reservation.Reservation { return []reservation.Reservation{r1, r2} }); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := n2.Get(ctx, r1.Peer); err != nil || got.Node != "n1" {
 		t.Fatalf("after Sync: Get = %+v, %v", got, err)
 	}
-	if n, _ := n2.Count(ctx); n != 2 {
-		t.Fatalf("Count after Sync = %d, want 2", n)
+	if got, err := n2.Get(ctx, r2.Peer); err != nil || got.Node != "n2" {
+		t.Fatalf("Sync took a moved peer back: Get = %+v, %v", got, err)
+	}
+	if n, _ := n2.Count(ctx); n != 3 {
+		t.Fatalf("Count after Sync = %d, want 3", n)
 	}
 
 	// Leave drops every entry of the node at once.
@@ -158,8 +168,8 @@ func testLiveness(t *testing.T, c redis.UniversalClient, clock storetest.Clock) 
 	if _, err := n2.MeshAddr(ctx, "n1"); !errors.Is(err, reservation.ErrNodeGone) {
 		t.Fatalf("MeshAddr after Leave = %v, want ErrNodeGone", err)
 	}
-	if n, _ := n2.Count(ctx); n != 1 {
-		t.Fatalf("Count after Leave = %d, want 1", n)
+	if n, _ := n2.Count(ctx); n != 2 {
+		t.Fatalf("Count after Leave = %d, want 2 (n2's)", n)
 	}
 }
 

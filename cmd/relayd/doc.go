@@ -55,6 +55,14 @@
 // Behind a load balancer, proxy_protocol_trusted makes all of these see
 // the client's address.
 //
+// Fleet: with redis (a redis://, rediss:// or Cluster URL; Sentinels with
+// redis_sentinel_master) the node joins a fleet as node_id (default the
+// hostname): reservations and the reservation quotas are shared through
+// Redis under redis_prefix, the node beats every third of heartbeat_ttl,
+// a drain removes its entries at once, and redis_unavailable (local or
+// refuse) decides new reservations while Redis is unreachable; /readyz
+// reports the Redis state (package fleet).
+//
 // Exit codes: 0 success (also help and --print-config), 1 runtime failure
 // or a drain cut short by a second signal, 2 bad usage or configuration.
 // Errors are one line on stderr that name the flag, environment variable

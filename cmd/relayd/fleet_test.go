@@ -17,19 +17,25 @@ import (
 	"github.com/relayd/relayd/internal/redistest"
 )
 
-// TestFleetProcesses runs two relayd processes on one redis-server:
-// reservation quotas hold across them, /readyz reports Redis, and a
-// SIGTERM removes the draining node's entries at once, while its open
-// circuit still flows.
+// TestFleetProcesses runs relayd processes with --redis on a real
+// redis-server, the way a fleet runs.
 func TestFleetProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the relayd binary")
 	}
+	bin := buildRelayd(t)
+	t.Run("quotas and drain", func(t *testing.T) { testFleetDrain(t, bin) })
+	t.Run("node killed", func(t *testing.T) { testFleetNodeKilled(t, bin) })
+}
+
+// testFleetDrain: two nodes; reservation quotas hold across them, /readyz
+// reports Redis, and a SIGTERM removes the draining node's entries at
+// once, while its open circuit still flows.
+func testFleetDrain(t *testing.T, bin string) {
 	leakcheck.Check(t)
 	srv := redistest.Start(t)
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rc.Close()
-	bin := buildRelayd(t)
 	args := func(node string) []string {
 		return []string{"--redis", srv.URL(), "--node-id", node, "--max-reservations-per-ip", "2", "--drain-timeout", "30s"}
 	}
@@ -99,19 +105,15 @@ func fleetReservations(t *testing.T, rc *redis.Client) int64 {
 	return n
 }
 
-// TestFleetNodeKilled: a node killed with SIGKILL sends nothing more; its
+// testFleetNodeKilled: a node killed with SIGKILL sends nothing more; its
 // reservation is gone from the fleet once its heartbeat lapses, and the
 // peer's IP (quota 1 per IP across the fleet) can reserve through the
 // other node.
-func TestFleetNodeKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the relayd binary")
-	}
+func testFleetNodeKilled(t *testing.T, bin string) {
 	leakcheck.Check(t)
 	srv := redistest.Start(t)
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rc.Close()
-	bin := buildRelayd(t)
 	args := func(node string) []string {
 		return []string{"--redis", srv.URL(), "--node-id", node, "--max-reservations-per-ip", "1", "--heartbeat-ttl", "2s"}
 	}

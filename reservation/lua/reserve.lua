@@ -1,7 +1,10 @@
 -- KEYS: res:<peer>, all, nodes, node:<node>:peers, ip:<ip>, net:<subnet>
--- ARGV: P, now, peer, node, exp, addr, ip, net, cap total, cap ip, cap net, reap limit
--- Returns 1 (refresh of a live slot), 0 (new slot), or the refused quota:
--- "total", "ip", "net". A cap < 0 is none; an empty ip or net is not counted.
+-- ARGV: P, now, peer, node, exp, addr, ip, net, cap total, cap ip, cap net,
+--       reap limit, register ("1": re-registration, which never takes a
+--       live slot over from another node)
+-- Returns 1 (refresh of a live slot), 0 (new slot), 2 (register: another
+-- node holds the slot; nothing written), or the refused quota: "total",
+-- "ip", "net". A cap < 0 is none; an empty ip or net is not counted.
 reap(tonumber(ARGV[12]))
 local peer, node, exp, addr, ipk, netk = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
 local capTotal, capIP, capNet = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -20,6 +23,7 @@ if old then
     unlink(peer, old)
   end
 end
+if held and ARGV[13] == '1' and old.node ~= node then return 2 end
 -- A refresh from the same IP keeps its slot without a check, so a quota
 -- lowered since never drops a held slot; a move to another IP or subnet
 -- needs room there.
