@@ -544,6 +544,9 @@ func (n *Node) dial(node string) (*link, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
 	defer cancel()
 	addr, err := n.cfg.Directory.MeshAddr(ctx, node)
+	if err == nil && addr == "" {
+		err = errors.New("the node publishes no mesh address")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w of %s: %w", errNoAddress, node, err)
 	}
