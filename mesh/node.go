@@ -159,11 +159,15 @@ func (n *Node) goTracked(f func()) bool {
 // accept authenticates an inbound connection and serves its link.
 func (n *Node) accept(c net.Conn) {
 	c.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+	stop := context.AfterFunc(n.ctx, func() { c.Close() }) // Close does not wait out a handshake
 	sc, hello, err := serverHandshake(c, n.psk, n.cfg.NodeID)
+	stop()
 	<-n.hs
 	if err != nil {
-		n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
-		n.log.Warn("mesh handshake failed", "remote", c.RemoteAddr(), "err", err)
+		if n.ctx.Err() == nil {
+			n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
+			n.log.Warn("mesh handshake failed", "remote", c.RemoteAddr(), "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -556,7 +560,9 @@ func (n *Node) dial(node string) (*link, error) {
 		return nil, fmt.Errorf("mesh: dial %s at %s: %w", node, addr, err)
 	}
 	c.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+	stop := context.AfterFunc(n.ctx, func() { c.Close() })
 	sc, _, err := clientHandshake(c, n.psk, frame.Hello{Version: frame.Version, Node: n.cfg.NodeID, Want: node})
+	stop()
 	if err != nil {
 		n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
 		c.Close()
