@@ -55,6 +55,7 @@ type peer struct {
 	inAttempt bool          // and it is dialing now
 	attempt   chan struct{} // closed when a dial attempt ends or a link arrives
 	lastErr   error         // the last attempt's failure
+	failedAt  time.Time     // when it failed
 }
 
 // link is one authenticated, multiplexed connection to another node.
@@ -425,9 +426,13 @@ func (n *Node) exchange(l *link, ys *yamux.Stream, c frame.Connect) (*Stream, er
 	return n.newStream(l, ys, out.Dec), nil
 }
 
+// failMemory is how long a failed first dial fails forwards to the node at
+// once, so CONNECTs to an unreachable node do not each wait for a dial.
+const failMemory = time.Second
+
 // linkTo returns the live link to node, dialing it if there is none. While
-// a link is down and being redialed, it fails at once with the last
-// dial's error instead of waiting out the backoff.
+// a link is down and being redialed, or for failMemory after a first dial
+// failed, it fails at once with the last dial's error.
 func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 	n.mu.Lock()
 	p := n.peerLocked(node)
@@ -435,7 +440,8 @@ func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 		n.mu.Unlock()
 		return l, nil
 	}
-	if p.dialing && !p.inAttempt && p.lastErr != nil {
+	recent := p.lastErr != nil && time.Since(p.failedAt) < failMemory
+	if p.lastErr != nil && (p.dialing && !p.inAttempt || !p.dialing && recent) {
 		err := p.lastErr
 		n.mu.Unlock()
 		return nil, err
@@ -474,10 +480,10 @@ func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 
 // dialLoop keeps a link to p's node: it dials, serves the link until it
 // drops, and redials with backoff. It stops when the node closes, when the
-// directory no longer knows the node, or when the other node's own link
-// won the tie-break.
+// first dial fails, when the directory no longer knows the node, or when
+// the other node's own link won the tie-break.
 func (n *Node) dialLoop(p *peer) {
-	backoff := n.cfg.RedialMin
+	backoff, everUp := n.cfg.RedialMin, false
 	defer func() {
 		n.mu.Lock()
 		p.dialing, p.inAttempt = false, false
@@ -491,18 +497,18 @@ func (n *Node) dialLoop(p *peer) {
 				l.sess.Close()
 			}
 		}
-		p.lastErr, p.inAttempt = err, false
+		p.lastErr, p.inAttempt, p.failedAt = err, false, time.Now()
 		close(p.attempt)
 		p.attempt = make(chan struct{})
 		n.mu.Unlock()
-		// Without an address there is nothing to redial; the next
-		// Forward to the node starts over.
-		if errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) {
+		// A link that never came up is not redialed (the next Forward
+		// after failMemory tries again), nor one without an address.
+		if errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) || err != nil && !everUp {
 			return
 		}
 		if err == nil {
 			n.log.Info("mesh link up", "node", p.node, "outbound", true)
-			backoff = n.cfg.RedialMin
+			everUp, backoff = true, n.cfg.RedialMin
 			n.serveLink(l)
 			n.linkDown(p, l)
 			if !n.keepDialing(p, l) {
