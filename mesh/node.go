@@ -292,6 +292,9 @@ func (n *Node) serveLink(l *link) {
 func (n *Node) serveStream(l *link, ys *yamux.Stream) {
 	ys.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
 	c, err := readConnect(ys)
+	if err == nil && c.Node != l.node {
+		err = fmt.Errorf("connect names entry node %q on the link from %q", c.Node, l.node)
+	}
 	if err != nil {
 		n.log.Debug("bad forwarded circuit request", "node", l.node, "err", err)
 		ys.Close()
