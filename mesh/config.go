@@ -18,8 +18,9 @@ import (
 const MinSecretSize = 32
 
 // Directory finds other nodes' mesh addresses (host:port). The fleet's
-// Redis directory implements it; an error for a node that left the fleet
-// stops this node redialing it.
+// Redis directory implements it (fleet.Node.MeshAddr). An error, or an
+// empty address (a node without a mesh), fails the forward and stops this
+// node redialing that node until the next forward.
 type Directory interface {
 	MeshAddr(ctx context.Context, node string) (string, error)
 }

@@ -16,7 +16,8 @@
 // ID, and the other link closes once its circuits ended. The dialing end
 // redials a dropped link with backoff (100 ms doubling to 10 s) until
 // the node closes or the directory no longer knows the other node; drops
-// are counted. Without a secret a node has no mesh: it neither listens nor
+// are counted. A first dial that fails is not retried: forwards to that
+// node fail at once for 1 s, then the next one dials again. Without a secret a node has no mesh: it neither listens nor
 // forwards.
 //
 // Circuits: Node implements circuit.Forwarder. The entry node opens a

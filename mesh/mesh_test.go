@@ -298,6 +298,10 @@ func TestRefused(t *testing.T) {
 	if _, err := entry.Forward(ctxT(t), "nobody", peerID(t), peerID(t), nil); !errors.Is(err, mesh.ErrUnknownNode) {
 		t.Fatalf("forward to an unknown node: %v", err)
 	}
+	d.set("meshless", "")
+	if _, err := entry.Forward(ctxT(t), "meshless", peerID(t), peerID(t), nil); err == nil {
+		t.Fatal("forwarded to a node without a mesh address")
+	}
 }
 
 // TestWrongSecret: a node with another secret cannot link; the holder

@@ -55,6 +55,7 @@ type peer struct {
 	inAttempt bool          // and it is dialing now
 	attempt   chan struct{} // closed when a dial attempt ends or a link arrives
 	lastErr   error         // the last attempt's failure
+	failedAt  time.Time     // when it failed
 }
 
 // link is one authenticated, multiplexed connection to another node.
@@ -159,11 +160,15 @@ func (n *Node) goTracked(f func()) bool {
 // accept authenticates an inbound connection and serves its link.
 func (n *Node) accept(c net.Conn) {
 	c.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+	stop := context.AfterFunc(n.ctx, func() { c.Close() }) // Close does not wait out a handshake
 	sc, hello, err := serverHandshake(c, n.psk, n.cfg.NodeID)
+	stop()
 	<-n.hs
 	if err != nil {
-		n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
-		n.log.Warn("mesh handshake failed", "remote", c.RemoteAddr(), "err", err)
+		if n.ctx.Err() == nil {
+			n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
+			n.log.Warn("mesh handshake failed", "remote", c.RemoteAddr(), "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -287,6 +292,9 @@ func (n *Node) serveLink(l *link) {
 func (n *Node) serveStream(l *link, ys *yamux.Stream) {
 	ys.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
 	c, err := readConnect(ys)
+	if err == nil && c.Node != l.node {
+		err = fmt.Errorf("connect names entry node %q on the link from %q", c.Node, l.node)
+	}
 	if err != nil {
 		n.log.Debug("bad forwarded circuit request", "node", l.node, "err", err)
 		ys.Close()
@@ -421,9 +429,13 @@ func (n *Node) exchange(l *link, ys *yamux.Stream, c frame.Connect) (*Stream, er
 	return n.newStream(l, ys, out.Dec), nil
 }
 
+// failMemory is how long a failed first dial fails forwards to the node at
+// once, so CONNECTs to an unreachable node do not each wait for a dial.
+const failMemory = time.Second
+
 // linkTo returns the live link to node, dialing it if there is none. While
-// a link is down and being redialed, it fails at once with the last
-// dial's error instead of waiting out the backoff.
+// a link is down and being redialed, or for failMemory after a first dial
+// failed, it fails at once with the last dial's error.
 func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 	n.mu.Lock()
 	p := n.peerLocked(node)
@@ -431,7 +443,8 @@ func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 		n.mu.Unlock()
 		return l, nil
 	}
-	if p.dialing && !p.inAttempt && p.lastErr != nil {
+	recent := p.lastErr != nil && time.Since(p.failedAt) < failMemory
+	if p.lastErr != nil && (p.dialing && !p.inAttempt || !p.dialing && recent) {
 		err := p.lastErr
 		n.mu.Unlock()
 		return nil, err
@@ -470,10 +483,10 @@ func (n *Node) linkTo(ctx context.Context, node string) (*link, error) {
 
 // dialLoop keeps a link to p's node: it dials, serves the link until it
 // drops, and redials with backoff. It stops when the node closes, when the
-// directory no longer knows the node, or when the other node's own link
-// won the tie-break.
+// first dial fails, when the directory no longer knows the node, or when
+// the other node's own link won the tie-break.
 func (n *Node) dialLoop(p *peer) {
-	backoff := n.cfg.RedialMin
+	backoff, everUp := n.cfg.RedialMin, false
 	defer func() {
 		n.mu.Lock()
 		p.dialing, p.inAttempt = false, false
@@ -487,18 +500,18 @@ func (n *Node) dialLoop(p *peer) {
 				l.sess.Close()
 			}
 		}
-		p.lastErr, p.inAttempt = err, false
+		p.lastErr, p.inAttempt, p.failedAt = err, false, time.Now()
 		close(p.attempt)
 		p.attempt = make(chan struct{})
 		n.mu.Unlock()
-		// Without an address there is nothing to redial; the next
-		// Forward to the node starts over.
-		if errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) {
+		// A link that never came up is not redialed (the next Forward
+		// after failMemory tries again), nor one without an address.
+		if errors.Is(err, ErrClosed) || errors.Is(err, errNoAddress) || err != nil && !everUp {
 			return
 		}
 		if err == nil {
 			n.log.Info("mesh link up", "node", p.node, "outbound", true)
-			backoff = n.cfg.RedialMin
+			everUp, backoff = true, n.cfg.RedialMin
 			n.serveLink(l)
 			n.linkDown(p, l)
 			if !n.keepDialing(p, l) {
@@ -544,6 +557,9 @@ func (n *Node) dial(node string) (*link, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
 	defer cancel()
 	addr, err := n.cfg.Directory.MeshAddr(ctx, node)
+	if err == nil && addr == "" {
+		err = errors.New("the node publishes no mesh address")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w of %s: %w", errNoAddress, node, err)
 	}
@@ -553,7 +569,9 @@ func (n *Node) dial(node string) (*link, error) {
 		return nil, fmt.Errorf("mesh: dial %s at %s: %w", node, addr, err)
 	}
 	c.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+	stop := context.AfterFunc(n.ctx, func() { c.Close() })
 	sc, _, err := clientHandshake(c, n.psk, frame.Hello{Version: frame.Version, Node: n.cfg.NodeID, Want: node})
+	stop()
 	if err != nil {
 		n.m.handshakeFailures.WithLabelValues(failReason(err)).Inc()
 		c.Close()

@@ -183,6 +183,10 @@ func (s *Stream) watchControl() {
 	var hdr [frame.RecordHeaderSize]byte
 	for {
 		if _, err := io.ReadFull(s.ys, hdr[:]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return // our deadline (the duration cap) or our Reset: the splice acts
+			}
 			if s.linkUp() && !s.lreset.Load() && !s.closed() {
 				s.remoteReset() // a yamux RST or FIN without our side done
 			}

@@ -418,3 +418,26 @@ func TestFleetManyCircuitsOneLink(t *testing.T) {
 	}
 	checkCounter(t, nodes[1].reg, "relayd_mesh_forwarded_circuits_total", n, map[string]string{"direction": "out", "result": "ok"})
 }
+
+// TestFleetHolderDrain: a draining holding node waits for the circuits
+// forwarded to it and refuses new ones.
+func TestFleetHolderDrain(t *testing.T) {
+	leakcheck.Check(t)
+	nodes, _ := newFleet(t, 2, relay.Config{Limits: limiter.Config{Unlimited: true}})
+	a := echoTarget(t, nodes[0].r, nodes[0].addr)
+	b := newClient(t, nodes[1].r, nodes[1].addr)
+	st, _, err := circuit.Connect(ctxT(t), b, nodes[1].r.ID(), a.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := nodes[0].r.Drain(ctx); err == nil {
+		t.Fatal("drain finished with a forwarded circuit open")
+	}
+	_, _, err = circuit.Connect(ctxT(t), b, nodes[1].r.ID(), a.ID())
+	wantStatus(t, err, wire.StatusResourceLimitExceeded)
+	checkCounter(t, nodes[1].reg, "relayd_circuits_requests_total", 1, map[string]string{"result": "forward_refused"})
+	echo(t, st, 1024) // the open circuit still runs
+}
