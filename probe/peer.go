@@ -59,7 +59,7 @@ type Peer struct {
 	observed []ma.Multiaddr
 	circuits chan *host.Conn
 	answered chan dcutr.Result
-	echoed   chan struct{} // one value per echo stream served
+	echoed   chan struct{} // one value per echo served on a direct connection
 }
 
 // NewPeer starts a peer and connects it to the relay. Close it.
@@ -109,6 +109,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(time.Minute))
 		io.Copy(s, io.LimitReader(s, 1<<20))
+		if s.Conn().Relayed() {
+			return // Echoed is about the direct connection
+		}
 		select {
 		case p.echoed <- struct{}{}:
 		default:
@@ -232,7 +235,8 @@ func (p *Peer) Answered(ctx context.Context) (dcutr.Result, error) {
 	}
 }
 
-// Echoed waits until the peer has served an echo stream, or ctx ends.
+// Echoed waits until the peer has served an echo stream on a direct
+// connection, or ctx ends.
 func (p *Peer) Echoed(ctx context.Context) bool {
 	select {
 	case <-p.echoed:

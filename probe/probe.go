@@ -223,12 +223,17 @@ func RunListener(ctx context.Context, o Options, ready func(id identity.PeerID))
 	r.HolePunch = punchReport(res, time.Since(start))
 	if res.Conn != nil {
 		r.HolePunch.DirectEcho = Echo(ctx, res.Conn, o.EchoBytes) == nil
-		// Stay until the dialer, done with its own echo, hangs up.
-		select {
-		case <-res.Conn.Done():
-		case <-ctx.Done():
-		case <-time.After(3 * time.Second):
-		}
+		// Stay until the dialer has echoed through us too (or hung up).
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		go func() {
+			select {
+			case <-res.Conn.Done():
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		l.Echoed(wctx)
+		cancel()
 	}
 	if !r.HolePunch.Direct {
 		// The dialer checks the circuit still works: keep it up until it
