@@ -178,4 +178,3 @@ func TestReusingTCPDialsFromListenPort(t *testing.T) {
 		t.Errorf("dialed from %v, want the listen address %v", c.LocalMultiaddr(), l.Multiaddr())
 	}
 }
-
