@@ -254,6 +254,41 @@ func (p *Peer) Close() error {
 	return p.h.Close()
 }
 
+// EchoDirect echoes over a live direct connection to remote and returns
+// it. Two punched paths (TCP and QUIC, or a TCP dial each way) can finish
+// at once, and each side may keep a different one and close the other, so
+// it tries every direct connection, newest first, after waiting up to 2 s
+// for one to exist.
+func (p *Peer) EchoDirect(ctx context.Context, remote identity.PeerID, size int) (*host.Conn, error) {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err := p.h.WaitConn(wctx, remote, host.DirectConn)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("no direct connection: %w", err)
+	}
+	errs := []error{errors.New("no live direct connection")}
+	cs := p.h.ConnsToPeer(remote)
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		select {
+		case <-c.Done():
+			continue
+		default:
+		}
+		if c.Relayed() {
+			continue
+		}
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := Echo(ectx, c, size)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
 // Echo sends size random bytes on a new echo stream over c and checks they
 // come back.
 func Echo(ctx context.Context, c *host.Conn, size int) error {
