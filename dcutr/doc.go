@@ -23,10 +23,12 @@
 //     protocol error (a message out of turn, no usable addresses) ends the
 //     punch at once: a retry cannot fix it.
 //   - A answers dcutr streams only on relayed connections it opened, as
-//     go-libp2p does. go-libp2p ≥ 0.41 makes B the upgrade's responder on
-//     rounds 1 and 2 and its initiator on round 3 (a bridge for old go
-//     peers); this package keeps the spec's roles on every round, so a
-//     third round against such a peer cannot succeed over TCP.
+//     go-libp2p does. go-libp2p (v0.51) as B is the upgrade's responder on
+//     rounds 1 and 2 but its initiator on round 3 (a bridge for old go
+//     peers); this package keeps the spec's roles on every round, so with
+//     a go-libp2p B and us as A a third round cannot succeed over TCP
+//     (both initiate). Rounds 1 and 2, and every round with us as B,
+//     interoperate (the interop NAT lab runs both pairings).
 //
 // Defaults (Config): Attempts 3, StreamTimeout 60 s per exchange (go's),
 // PunchTimeout 10 s per round (go's direct dial timeout). Messages are

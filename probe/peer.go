@@ -59,7 +59,7 @@ type Peer struct {
 	observed []ma.Multiaddr
 	circuits chan *host.Conn
 	answered chan dcutr.Result
-	echoed   chan struct{} // one value per echo stream served
+	echoed   chan struct{} // one value per echo served on a direct connection
 }
 
 // NewPeer starts a peer and connects it to the relay. Close it.
@@ -109,6 +109,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(time.Minute))
 		io.Copy(s, io.LimitReader(s, 1<<20))
+		if s.Conn().Relayed() {
+			return // Echoed is about the direct connection
+		}
 		select {
 		case p.echoed <- struct{}{}:
 		default:
@@ -232,7 +235,8 @@ func (p *Peer) Answered(ctx context.Context) (dcutr.Result, error) {
 	}
 }
 
-// Echoed waits until the peer has served an echo stream, or ctx ends.
+// Echoed waits until the peer has served an echo stream on a direct
+// connection, or ctx ends.
 func (p *Peer) Echoed(ctx context.Context) bool {
 	select {
 	case <-p.echoed:
@@ -248,6 +252,41 @@ func (p *Peer) Close() error {
 	p.cancel()
 	<-p.served
 	return p.h.Close()
+}
+
+// EchoDirect echoes over a live direct connection to remote and returns
+// it. Two punched paths (TCP and QUIC, or a TCP dial each way) can finish
+// at once, and each side may keep a different one and close the other, so
+// it tries every direct connection, newest first, after waiting up to 2 s
+// for one to exist.
+func (p *Peer) EchoDirect(ctx context.Context, remote identity.PeerID, size int) (*host.Conn, error) {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err := p.h.WaitConn(wctx, remote, host.DirectConn)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("no direct connection: %w", err)
+	}
+	errs := []error{errors.New("no live direct connection")}
+	cs := p.h.ConnsToPeer(remote)
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		select {
+		case <-c.Done():
+			continue
+		default:
+		}
+		if c.Relayed() {
+			continue
+		}
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := Echo(ectx, c, size)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // Echo sends size random bytes on a new echo stream over c and checks they

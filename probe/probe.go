@@ -129,9 +129,10 @@ func Run(ctx context.Context, o Options) *Report {
 	r.HolePunch = punchReport(res, time.Since(start))
 	if res.Conn != nil {
 		// The dialer's view: its direct connection to the listener.
-		direct, err := d.Host().WaitConn(ctx, l.ID(), host.DirectConn)
-		if err == nil {
-			r.HolePunch.DirectEcho = Echo(ctx, direct, o.EchoBytes) == nil
+		if c, err := d.EchoDirect(ctx, l.ID(), o.EchoBytes); err == nil {
+			r.HolePunch.DirectEcho, r.HolePunch.Transport = true, c.Transport()
+		} else {
+			r.HolePunch.Error = err.Error()
 		}
 	}
 	if !r.HolePunch.Direct || !r.HolePunch.DirectEcho {
@@ -222,13 +223,16 @@ func RunListener(ctx context.Context, o Options, ready func(id identity.PeerID))
 	res := l.HolePunch(ctx, c)
 	r.HolePunch = punchReport(res, time.Since(start))
 	if res.Conn != nil {
-		r.HolePunch.DirectEcho = Echo(ctx, res.Conn, o.EchoBytes) == nil
-		// Stay until the dialer, done with its own echo, hangs up.
-		select {
-		case <-res.Conn.Done():
-		case <-ctx.Done():
-		case <-time.After(3 * time.Second):
+		if dc, err := l.EchoDirect(ctx, c.RemotePeer(), o.EchoBytes); err == nil {
+			r.HolePunch.DirectEcho, r.HolePunch.Transport = true, dc.Transport()
+			r.HolePunch.RemoteAddr = dc.RemoteMultiaddr().String()
+		} else {
+			r.HolePunch.Error = err.Error()
 		}
+		// Stay until the dialer has echoed through us too.
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		l.Echoed(wctx)
+		cancel()
 	}
 	if !r.HolePunch.Direct {
 		// The dialer checks the circuit still works: keep it up until it
@@ -295,18 +299,16 @@ func RunDialer(ctx context.Context, o Options, target identity.PeerID) *Report {
 			break
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	direct, err := d.Host().WaitConn(wctx, target, host.DirectConn)
-	cancel()
-	if err == nil {
-		p.Direct, p.Transport, p.Error = true, direct.Transport(), ""
+	if direct, err := d.EchoDirect(ctx, target, o.EchoBytes); err == nil {
+		p.Direct, p.DirectEcho, p.Transport, p.Error = true, true, direct.Transport(), ""
 		p.TimeToDirect = secs(time.Since(start))
 		p.RemoteAddr = direct.RemoteMultiaddr().String()
-		p.DirectEcho = Echo(ctx, direct, o.EchoBytes) == nil
 		// The listener echoes to us too: stay until it has, then hang up.
 		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		d.Echoed(wctx)
 		cancel()
+	} else if p.Error == "" {
+		p.Error = err.Error()
 	}
 	if !p.Direct {
 		p.RelayedEchoAfter = Echo(ctx, c, o.EchoBytes) == nil

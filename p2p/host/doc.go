@@ -12,6 +12,16 @@
 // handlers and opens stop streams through NewStream, which only ever uses a
 // connection that already exists (a public relay never dials the target).
 //
+// For clients (relayd probe, package dcutr) the host also: upgrades any
+// byte pipe, such as a circuit's hop or stop stream, into a connection
+// whose Relayed() is true (UpgradeRelayed); dials and answers the upgrade
+// as responder (DialAsResponder: DCUtR's TCP simultaneous open); has a
+// transport punch UDP towards an address (Punch: DCUtR over QUIC); asks a
+// peer's identify (Identify: our observed address); and waits for a
+// connection by predicate (WaitConn). None of this is relay policy, and the
+// relay uses none of it. Port reuse lives in the transports
+// (tcp.NewReusing, quic Config.DialFromListener).
+//
 // Defaults (Config):
 //   - HandshakeTimeout 10 s: multistream + Noise + yamux must finish in it.
 //   - StreamNegotiationTimeout 10 s: multistream on a new stream.

@@ -173,6 +173,9 @@ func run(ctx context.Context, role, relayAddr, target, transport string, linger 
 	if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_QUIC_V1); err == nil {
 		hp.Transport = "quic"
 	}
+	// A relayd probe peer waits for an echo from us over the direct
+	// connection (a go-libp2p peer refuses the protocol at once).
+	echoOnce(ctx, h, remote)
 	// Give a probe peer on the other side time to echo over the direct
 	// connection; it hangs up when done.
 	lctx, cancel := context.WithTimeout(ctx, linger)
@@ -180,6 +183,22 @@ func run(ctx context.Context, role, relayAddr, target, transport string, linger 
 	waitFor(lctx, func() bool { return len(h.Network().ConnsToPeer(remote)) == 0 })
 	rep.OK = true
 	return rep
+}
+
+func echoOnce(ctx context.Context, h host.Host, p peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := h.NewStream(ctx, p, echoID)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := []byte("hpeer echo")
+	if _, err := s.Write(msg); err != nil {
+		return
+	}
+	io.ReadFull(s, make([]byte, len(msg)))
 }
 
 func newHost(transport string, tr holepunch.EventTracer) (host.Host, error) {
