@@ -126,6 +126,13 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 				return // shutdown: the circuit is being reset
 			}
 			if _, werr := w.Write(chunk[:k]); werr != nil {
+				if errors.Is(werr, ErrStopSending) {
+					// The other side stopped reading (a forwarded
+					// circuit's entry node reached the data cap): this
+					// direction is over, the circuit is not failed.
+					r.CloseRead()
+					return
+				}
 				s.failDir(c, werr, otherEnd(eofEnd))
 				return
 			}

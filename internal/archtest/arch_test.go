@@ -77,8 +77,8 @@ var layers = [][]string{
 	{"ratelimit"},
 	{"p2p"},
 	{"limiter", "reservation"},
-	{"circuit", "dcutr"},
-	{"metrics", "tlsacme"},
+	{"circuit", "dcutr", "fleet"},
+	{"metrics", "tlsacme", "mesh", "probe"},
 	{"relay"},
 	{"cmd"},
 }
