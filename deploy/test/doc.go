@@ -10,10 +10,7 @@
 // directories up) and needs helm on PATH: .ci/run installs it; without it the
 // chart tests skip, or fail when CI=true.
 //
-// Flags still landing on other branches: pendingFlags in relayd_test.go
-// lists the flags the chart and compose file use that relayd may not know
-// yet. Such a flag is left out of the --print-config run and logged as
-// PENDING; once relayd knows it, it is checked like any other.
-// RELAYD_DEPLOY_STRICT=1 turns a PENDING flag into a failure, and
+// Every flag the chart and the compose file pass must be one relayd
+// knows, and `relayd <args> --print-config` must accept them;
 // RELAYD_BIN=/path/to/relayd checks against a relayd built elsewhere.
 package deploytest
