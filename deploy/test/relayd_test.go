@@ -124,4 +124,3 @@ func checkArgsAccepted(t *testing.T, args, env []string) string {
 	}
 	return out
 }
-
