@@ -30,6 +30,13 @@
 //     (both initiate). Rounds 1 and 2, and every round with us as B,
 //     interoperate (the interop NAT lab runs both pairings).
 //
+// Each side's punch ends at its first direct connection and aborts its
+// other attempts; when two paths (TCP and QUIC, say) finish at nearly the
+// same time, the two sides may each keep a different one and the other's
+// handshake is cut. Result.Conn is then already closed: callers should use
+// any live direct connection to the peer (host.WaitConn with
+// host.DirectConn; the probe's EchoDirect does).
+//
 // Defaults (Config): Attempts 3, StreamTimeout 60 s per exchange (go's),
 // PunchTimeout 10 s per round (go's direct dial timeout). Messages are
 // capped at 4096 bytes (go's maxMsgSize), 32 addresses of at most 256 bytes.

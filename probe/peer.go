@@ -256,37 +256,38 @@ func (p *Peer) Close() error {
 
 // EchoDirect echoes over a live direct connection to remote and returns
 // it. Two punched paths (TCP and QUIC, or a TCP dial each way) can finish
-// at once, and each side may keep a different one and close the other, so
-// it tries every direct connection, newest first, after waiting up to 2 s
-// for one to exist.
+// at once, and each side may keep a different one and abort the other
+// mid-handshake, so it tries every live direct connection and, for up to
+// 3 s, the ones still arriving.
 func (p *Peer) EchoDirect(ctx context.Context, remote identity.PeerID, size int) (*host.Conn, error) {
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err := p.h.WaitConn(wctx, remote, host.DirectConn)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("no direct connection: %w", err)
-	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	tried := map[*host.Conn]bool{}
 	errs := []error{errors.New("no live direct connection")}
-	cs := p.h.ConnsToPeer(remote)
-	for i := len(cs) - 1; i >= 0; i-- {
-		c := cs[i]
-		select {
-		case <-c.Done():
-			continue
-		default:
+	for {
+		c, err := p.h.WaitConn(wctx, remote, func(c *host.Conn) bool {
+			if c.Relayed() || tried[c] {
+				return false
+			}
+			select {
+			case <-c.Done():
+				return false
+			default:
+				return true
+			}
+		})
+		if err != nil {
+			return nil, errors.Join(errs...)
 		}
-		if c.Relayed() {
-			continue
-		}
+		tried[c] = true
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := Echo(ectx, c, size)
+		err = Echo(ectx, c, size)
 		cancel()
 		if err == nil {
 			return c, nil
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
 }
 
 // Echo sends size random bytes on a new echo stream over c and checks they
