@@ -10,8 +10,10 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -134,14 +136,36 @@ func TestFleetLimits(t *testing.T) {
 	})
 }
 
-// reserveOnNode makes h reserve on node nd and nowhere else: the nodes share
-// one peer ID, so go-libp2p would reuse a connection to (or an address of)
-// another node. It drops both first.
+// reserveOnNode makes h reserve on node nd and nowhere else: the nodes
+// share one peer ID, so go-libp2p would reuse a connection to (or an
+// address of) another node. It drops both first, and checks the
+// reservation went over a connection to nd. go-libp2p updates the
+// peerstore when the dropped connection's events arrive, which can race
+// with the new dial (no addresses, or an old node's address): such an
+// attempt is retried.
 func reserveOnNode(ctx context.Context, h host.Host, nd *fleetNode) (*client.Reservation, error) {
 	id := nd.Info.ID
-	_ = h.Network().ClosePeer(id)
-	h.Peerstore().ClearAddrs(id)
-	return client.Reserve(ctx, h, nd.Info)
+	var err error
+	for range 5 {
+		_ = h.Network().ClosePeer(id)
+		waitFor(2*time.Second, func() bool { return h.Network().Connectedness(id) != network.Connected })
+		h.Peerstore().ClearAddrs(id)
+		var rsvp *client.Reservation
+		rsvp, err = client.Reserve(ctx, h, nd.Info)
+		var re client.ReservationError
+		if err != nil && (!errors.As(err, &re) || re.Status != pbv2.Status_CONNECTION_FAILED) {
+			return nil, err
+		}
+		if err == nil {
+			conns := h.Network().ConnsToPeer(id)
+			if len(conns) == 1 && conns[0].RemoteMultiaddr().Equal(nd.Info.Addrs[0]) {
+				return rsvp, nil
+			}
+			err = fmt.Errorf("reserved over %d conns, not only to %s", len(conns), nd.ID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
 }
 
 // TestFleetQuotas: --max-reservations-per-ip 8 on every node holds for the
