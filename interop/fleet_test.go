@@ -59,6 +59,9 @@ func TestFleetEcho(t *testing.T) {
 	}{{n1, 0, 3, 0}, {n2, 2, 0, 2}, {n3, 1, 0, 1}}
 	for _, w := range want {
 		w.node.awaitMetric(t, 10*time.Second, "relayd_mesh_forwarded_circuits_active", nil, func(v float64) bool { return v == 0 })
+		// The holding node counts a forwarded circuit in when it ends
+		// (after the active gauge went down).
+		w.node.awaitMetric(t, 10*time.Second, "relayd_mesh_forwarded_circuits_total", map[string]string{"direction": "in"}, func(v float64) bool { return v >= w.in })
 		m := w.node.metrics(t)
 		got := func(name string, labels map[string]string) float64 { return metricSum(m, name, labels) }
 		if v := got("relayd_mesh_forwarded_circuits_total", map[string]string{"direction": "out", "result": "ok"}); v != w.out {
