@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 )
 
@@ -19,6 +21,7 @@ const (
 	fleetCompareReservations = 200
 	fleetCompareBytes        = 32 << 20
 	fleetCompareRuns         = 3
+	fleetComparePings        = 500
 )
 
 // TestFleetCompare prints the fleet's numbers for the closing note, skipped
@@ -61,14 +64,16 @@ func TestFleetCompare(t *testing.T) {
 		slices.Sort(samples)
 		b := newHost(t)
 		dialCircuit(t, b, p.via.relayProc, a.ID())
+		rtt := pingPong(t, b, a.ID(), fleetComparePings)
 		sinkTransfer(t, b, a.ID(), 1<<20) // warm-up
 		best := time.Duration(1<<63 - 1)
 		for range fleetCompareRuns {
 			best = min(best, sinkTransfer(t, b, a.ID(), fleetCompareBytes))
 		}
 		b.Close()
-		fmt.Fprintf(&out, "%-20s setup p50 %7.2f ms  p99 %7.2f ms  throughput %7.1f MiB/s\n", p.name,
+		fmt.Fprintf(&out, "%-20s setup p50 %7.2f ms  p99 %7.2f ms  1-byte RTT p50 %6.3f ms  p99 %6.3f ms  throughput %7.1f MiB/s\n", p.name,
 			msOf(samples[len(samples)/2]), msOf(samples[len(samples)*99/100]),
+			msOf(rtt[len(rtt)/2]), msOf(rtt[len(rtt)*99/100]),
 			float64(fleetCompareBytes)/(1<<20)/best.Seconds())
 	}
 
@@ -137,4 +142,31 @@ func diffCalls(after, before map[string]int) map[string]int {
 		}
 	}
 	return d
+}
+
+// pingPong times n one-byte round trips on one echo stream over an
+// established circuit: the latency a forwarding hop adds per round trip,
+// without the dial.
+func pingPong(t *testing.T, b host.Host, target peer.ID, n int) []time.Duration {
+	t.Helper()
+	s, err := b.NewStream(limitedCtx(t, streamTimeout), target, echoProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	_ = s.SetDeadline(time.Now().Add(streamTimeout))
+	buf := []byte{7}
+	rtt := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := s.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, buf); err != nil {
+			t.Fatal(err)
+		}
+		rtt = append(rtt, time.Since(start))
+	}
+	slices.Sort(rtt)
+	return rtt
 }
