@@ -258,10 +258,11 @@ func TestFleetQuotas(t *testing.T) {
 }
 
 // TestFleetRedisOutage: Redis is killed (its data lost) for 10 s while a
-// forwarded circuit carries a paced echo, then started again. The circuit
-// carries every byte; afterwards each node has re-registered its
-// reservations (Redis and the metrics count 1, not 0 or 2) and the target
-// is reachable through another node again.
+// forwarded circuit carries a paced echo, then started again; during the
+// outage another peer reserves on node 3 (--redis-unavailable local). The
+// circuit carries every byte; afterwards the nodes have re-registered their
+// reservations (Redis and every node's metric count 2: none lost, none
+// twice) and both peers are reachable through other nodes.
 func TestFleetRedisOutage(t *testing.T) {
 	t.Parallel()
 	rd := startRestartableRedis(t)
@@ -288,6 +289,9 @@ func TestFleetRedisOutage(t *testing.T) {
 	for _, nd := range f.Nodes {
 		nd.awaitMetric(t, 10*time.Second, "relayd_redis_up", nil, func(v float64) bool { return v == 0 })
 	}
+	// --redis-unavailable local (the default): a node still takes new
+	// reservations, in its own copy, and registers them once Redis is back.
+	c := newTarget(t, n3.relayProc)
 	time.Sleep(10*time.Second - time.Since(down))
 	rd.start(t)
 	t.Logf("Redis was down %v", time.Since(down))
@@ -298,10 +302,10 @@ func TestFleetRedisOutage(t *testing.T) {
 	}
 	for _, nd := range f.Nodes {
 		nd.awaitMetric(t, 15*time.Second, "relayd_redis_up", nil, func(v float64) bool { return v == 1 })
-		nd.awaitMetric(t, 10*time.Second, "relayd_fleet_reservations", nil, func(v float64) bool { return v == 1 })
+		nd.awaitMetric(t, 10*time.Second, "relayd_fleet_reservations", nil, func(v float64) bool { return v == 2 })
 	}
-	if n := liveReservations(t, f.RedisURL); n != 1 {
-		t.Errorf("after the outage Redis holds %d live reservations, want 1", n)
+	if n := liveReservations(t, f.RedisURL); n != 2 {
+		t.Errorf("after the outage Redis holds %d live reservations, want 2", n)
 	}
 	if after := n1.metric(t, "relayd_redis_reregistrations_total", nil); after <= before {
 		t.Errorf("node 1 re-registrations %v → %v, want an increase", before, after)
@@ -312,6 +316,11 @@ func TestFleetRedisOutage(t *testing.T) {
 	b3 := newHost(t)
 	dialCircuit(t, b3, n3.relayProc, a.ID())
 	checkEcho(t, b3, a.ID(), 4<<10)
+	// The reservation taken during the outage is reachable through
+	// another node: node 3 re-registered it with its mesh address.
+	b4 := newHost(t)
+	dialCircuit(t, b4, n1.relayProc, c.ID())
+	checkEcho(t, b4, c.ID(), 4<<10)
 }
 
 // TestFleetNodeFailure: node 1, holding A's reservation, is killed with
