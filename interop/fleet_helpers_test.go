@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ type testFleet struct {
 	Nodes    []*fleetNode
 	listen   []string
 	flags    []string
+	// advertise, when set, gives the --mesh-advertise of a node from its
+	// --mesh-listen (e.g. a proxy in front of it).
+	advertise func(t *testing.T, listen string) string
 }
 
 // fleetQuotas lifts the per-node request rates (every client here is
@@ -59,6 +63,13 @@ func fleetRates() []string {
 // and one mesh secret, each listening on listen (fresh ports) with flags.
 func startFleet(t *testing.T, redisURL string, n int, listen []string, flags ...string) *testFleet {
 	t.Helper()
+	return startFleetWith(t, &testFleet{RedisURL: redisURL, listen: listen, flags: flags}, n)
+}
+
+// startFleetWith is startFleet with f's RedisURL, listen, flags and
+// advertise.
+func startFleetWith(t *testing.T, f *testFleet, n int) *testFleet {
+	t.Helper()
 	bin := binaries[kindRelayd]
 	if bin.err != nil {
 		t.Fatalf("relayd binary unavailable: %v", bin.err)
@@ -68,7 +79,7 @@ func startFleet(t *testing.T, redisURL string, n int, listen []string, flags ...
 	key, _ := writeIdentity(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	f := &testFleet{RedisURL: redisURL, Key: key, Secret: filepath.Join(dir, "mesh.secret"), listen: listen, flags: flags}
+	f.Key, f.Secret = key, filepath.Join(dir, "mesh.secret")
 	if err := os.WriteFile(f.Secret, []byte(hex.EncodeToString(secret)), 0o400); err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +105,13 @@ func (f *testFleet) launch(t *testing.T, id string) *fleetNode {
 	nd := &fleetNode{ID: id,
 		Admin: net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPUDPPort(t))),
 		Mesh:  net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPUDPPort(t)))}
+	advertise := nd.Mesh
+	if f.advertise != nil {
+		advertise = f.advertise(t, nd.Mesh)
+	}
 	args := append(fleetRates(),
 		"--redis", f.RedisURL, "--node-id", id,
-		"--mesh-listen", nd.Mesh, "--mesh-advertise", nd.Mesh, "--mesh-secret", f.Secret,
+		"--mesh-listen", nd.Mesh, "--mesh-advertise", advertise, "--mesh-secret", f.Secret,
 		"--heartbeat-ttl", fleetHeartbeatTTL.String(),
 		"--drain-timeout", "2s",
 		// After the harness's --admin-listen 127.0.0.1:0: the last one wins.
@@ -294,4 +309,78 @@ func (r *restartableRedis) stop() {
 		_ = r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// cutProxy forwards TCP connections to a fixed address until cut: then it
+// closes every connection it carries (both ends see the link drop), and
+// keeps accepting new ones.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		d, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[d] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(c, d)
+		go p.pipe(d, c)
+	}
+}
+
+func (p *cutProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// cut closes every carried connection and returns how many links it cut.
+func (p *cutProxy) cut() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	n := len(p.conns) / 2
+	clear(p.conns)
+	return n
 }

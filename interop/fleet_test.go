@@ -388,3 +388,61 @@ func TestFleetNodeFailure(t *testing.T) {
 func containsErr(err error, s string) bool {
 	return err != nil && strings.Contains(fmt.Sprint(err), s)
 }
+
+// TestFleetMeshCut: every node's mesh is reached through a TCP proxy the
+// test can cut. A forwarded circuit (n2 → n1) carries a paced echo when
+// every mesh link is cut: the circuit ends with an error at the dialer
+// (not a clean EOF), the nodes count a link drop, the link comes back and
+// a new circuit through n2 echoes.
+func TestFleetMeshCut(t *testing.T) {
+	t.Parallel()
+	var proxies []*cutProxy
+	f := startFleetWith(t, &testFleet{RedisURL: startRedis(t), listen: []string{defaultListen}, flags: []string{"--unlimited"},
+		advertise: func(t *testing.T, listen string) string {
+			p := startCutProxy(t, listen)
+			proxies = append(proxies, p)
+			return p.Addr()
+		}}, 3)
+	n1, n2 := f.Nodes[0], f.Nodes[1]
+	a := newTarget(t, n1.relayProc)
+	b := newHost(t)
+	dialCircuit(t, b, n2.relayProc, a.ID())
+	checkEcho(t, b, a.ID(), 4<<10) // the link is up
+
+	payload := randomBytes(t, 400*writeChunk) // ~10 s at 25 ms a chunk
+	done := make(chan echoResult, 1)
+	go func() {
+		res, err := pacedEcho(limitedCtx(t, streamTimeout), b, a.ID(), payload, 25*time.Millisecond)
+		if err != nil {
+			res.readErr = err
+		}
+		done <- res
+	}()
+	time.Sleep(time.Second) // bytes flow over the link before the cut
+	cut := 0
+	for _, p := range proxies {
+		cut += p.cut()
+	}
+	if cut == 0 {
+		t.Fatal("no mesh link went through the proxies")
+	}
+	res := <-done
+	t.Logf("cut %d links; echo: wrote %d (%v), echoed %d (%v)", cut, res.sent, res.writeErr, res.echoed, res.readErr)
+	if res.readErr == nil || res.echoed == len(payload) {
+		t.Errorf("circuit through a cut mesh link: echoed %d of %d, read error %v; want it to end with an error", res.echoed, len(payload), res.readErr)
+	}
+	if res.readErr != nil && !strings.Contains(res.readErr.Error(), "reset") {
+		t.Errorf("circuit through a cut mesh link ended with %v, want a reset", res.readErr)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(connsTo(b, a.ID())) == 0 }) {
+		t.Errorf("dialer's circuit conn still open 10 s after the mesh link was cut")
+	}
+	drops := n1.metric(t, "relayd_mesh_link_drops_total", nil) + n2.metric(t, "relayd_mesh_link_drops_total", nil)
+	if drops == 0 {
+		t.Errorf("neither node counted a mesh link drop")
+	}
+	b2 := newHost(t)
+	dialCircuit(t, b2, n2.relayProc, a.ID())
+	checkEcho(t, b2, a.ID(), 4<<10)
+	n2.awaitMetric(t, 10*time.Second, "relayd_mesh_links_up", nil, func(v float64) bool { return v >= 1 })
+}
