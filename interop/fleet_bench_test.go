@@ -52,6 +52,8 @@ func TestFleetCompare(t *testing.T) {
 		via  *fleetNode
 	}{{"local (n1→n1)", n1}, {"forwarded (n2→n1)", n2}} {
 		samples := make([]time.Duration, 0, fleetCompareDials)
+		calls0 := redisCalls(t, f.RedisURL)
+		dialStart := time.Now()
 		for i := range fleetCompareDials {
 			b := newHost(t)
 			d, err := timedCircuitRoundTrip(t, b, p.via.relayProc, a)
@@ -61,7 +63,13 @@ func TestFleetCompare(t *testing.T) {
 			}
 			samples = append(samples, d)
 		}
+		calls := 0
+		for _, n := range diffCalls(redisCalls(t, f.RedisURL), calls0) {
+			calls += n
+		}
 		slices.Sort(samples)
+		fmt.Fprintf(&out, "%-20s %d dials in %v: %.2f Redis commands per dial (heartbeats included)\n", p.name,
+			fleetCompareDials, time.Since(dialStart).Round(time.Millisecond), float64(calls)/fleetCompareDials)
 		b := newHost(t)
 		dialCircuit(t, b, p.via.relayProc, a.ID())
 		rtt := pingPong(t, b, a.ID(), fleetComparePings)
