@@ -301,11 +301,18 @@ func (n *Node) serveStream(l *link, ys *yamux.Stream) {
 		return
 	}
 	st := n.newStream(l, ys, nil)
+	// An accepted circuit is counted when it opens, as the entry node
+	// counts its side, not when it ends: a long circuit shows at once.
+	opened := false
 	answer := func(s wire.Status) error {
 		if err := pbio.WriteDelimited(ys, frame.Status{Status: s}.Append(nil)); err != nil {
 			return fmt.Errorf("mesh: answering %s: %w", l.node, err)
 		}
 		ys.SetDeadline(time.Time{})
+		if s == wire.StatusOK {
+			opened = true
+			n.m.forwarded.WithLabelValues("in", resultOK).Inc()
+		}
 		return nil
 	}
 	n.m.active.WithLabelValues("in").Inc()
@@ -316,10 +323,11 @@ func (n *Node) serveStream(l *link, ys *yamux.Stream) {
 		n.m.forwarded.WithLabelValues("in", resultRefused).Inc()
 		st.release()
 	case err != nil:
-		n.m.forwarded.WithLabelValues("in", resultFailed).Inc()
+		if !opened {
+			n.m.forwarded.WithLabelValues("in", resultFailed).Inc()
+		}
 		st.Reset()
 	default:
-		n.m.forwarded.WithLabelValues("in", resultOK).Inc()
 		n.m.closedIn.WithLabelValues(string(end)).Inc()
 	}
 }
