@@ -281,9 +281,13 @@ func TestCircuitPacedToBandwidthCap(t *testing.T) {
 	go st.Write(make([]byte, total))
 	select {
 	case end := <-got:
+		// Only the upper bound is checked: a loaded machine can only
+		// make the transfer slower, never faster, so this fails only
+		// when pacing is broken (circuit/pace_test.go checks the pacer's
+		// arithmetic on an injected clock).
 		measured := float64(total) / end.Sub(start).Seconds()
-		if measured < 0.9*rate || measured > 1.1*rate {
-			t.Fatalf("measured %.0f B/s over %v, want %d ±10%%", measured, end.Sub(start), rate)
+		if measured > 1.1*rate {
+			t.Fatalf("measured %.0f B/s over %v, want at most %d +10%%", measured, end.Sub(start), rate)
 		}
 		t.Logf("measured %.0f B/s over %v (cap %d)", measured, end.Sub(start), rate)
 	case <-time.After(30 * time.Second):
