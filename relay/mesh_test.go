@@ -193,6 +193,10 @@ func TestFleetDataCap(t *testing.T) {
 	if n != capBytes {
 		t.Fatalf("received %d bytes through a %d-byte cap (err %v)", n, capBytes, err)
 	}
+	// B is done too, as an application that got its EOF would be: the
+	// other direction ends, and with it the circuit on both nodes (a
+	// direction still open keeps a capped circuit alive, as in go-libp2p).
+	st.Close()
 	<-aDone // A's writes may all fit in the windows before the cut
 	waitCounter(t, nodes[1].reg, "relayd_circuits_closed_total", 1, map[string]string{"reason": "limit_data"})
 	// The holder saw the reset, or A's close if that came first.
