@@ -33,12 +33,12 @@ type ReservationInfo struct {
 // and checks the reply the way go-libp2p does: an expiry in the future,
 // parseable addresses, and a voucher signed by the relay for us.
 func Reserve(ctx context.Context, h *host.Host, relay identity.PeerID) (*ReservationInfo, error) {
-	st, err := h.NewStream(ctx, relay, wire.ProtoHop)
+	st, err := openHop(ctx, h, relay, &wire.HopMessage{Type: wire.HopReserve})
 	if err != nil {
 		return nil, fmt.Errorf("reserve with %s: %w", relay, err)
 	}
 	defer st.Close()
-	resp, err := roundTrip(ctx, st, &wire.HopMessage{Type: wire.HopReserve})
+	resp, err := readStatus(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("reserve with %s: %w", relay, err)
 	}
@@ -93,11 +93,11 @@ func checkReservation(r *wire.Reservation, relay, self identity.PeerID) (*Reserv
 // Connect opens a circuit through relay to target. On success the stream
 // is a raw byte pipe to target; the limit (nil = unlimited) is the relay's.
 func Connect(ctx context.Context, h *host.Host, relay, target identity.PeerID) (*host.Stream, *wire.Limit, error) {
-	st, err := h.NewStream(ctx, relay, wire.ProtoHop)
+	st, err := openHop(ctx, h, relay, &wire.HopMessage{Type: wire.HopConnect, Peer: &wire.Peer{ID: target.Bytes()}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s via %s: %w", target, relay, err)
 	}
-	resp, err := roundTrip(ctx, st, &wire.HopMessage{Type: wire.HopConnect, Peer: &wire.Peer{ID: target.Bytes()}})
+	resp, err := readStatus(ctx, st)
 	if err != nil {
 		st.Reset()
 		return nil, nil, fmt.Errorf("connect to %s via %s: %w", target, relay, err)
@@ -105,17 +105,21 @@ func Connect(ctx context.Context, h *host.Host, relay, target identity.PeerID) (
 	return st, resp.Limit, nil
 }
 
-// roundTrip sends one hop request and reads the STATUS reply, bounded by
-// ctx; a status other than OK is a *StatusError.
-func roundTrip(ctx context.Context, st *host.Stream, req *wire.HopMessage) (wire.HopMessage, error) {
+// openHop opens a hop stream to relay with req sent in the same write as
+// the stream's protocol negotiation (host.NewStreamPipelined): a relay
+// speaks hop, and waiting for its answer first would cost a round trip.
+func openHop(ctx context.Context, h *host.Host, relay identity.PeerID, req *wire.HopMessage) (*host.Stream, error) {
+	return h.NewStreamPipelined(ctx, relay, wire.ProtoHop, pbio.AppendDelimited(nil, req.Append(nil)))
+}
+
+// readStatus reads the STATUS reply to the hop request sent by openHop,
+// bounded by ctx; a status other than OK is a *StatusError.
+func readStatus(ctx context.Context, st *host.Stream) (wire.HopMessage, error) {
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := writeHop(st, req); err != nil {
-		return wire.HopMessage{}, err
-	}
 	resp, err := readHop(st)
 	if err != nil {
 		return wire.HopMessage{}, err

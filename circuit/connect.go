@@ -117,19 +117,22 @@ func (s *Service) openDst(holder string, src, dst identity.PeerID, lim *wire.Lim
 // openStop opens the stop stream on dst's existing connection and runs the
 // CONNECT/STATUS exchange. Bytes dst sends after its STATUS stay in the
 // stream for the splice.
+//
+// The stop CONNECT goes out with the stream's protocol negotiation, in one
+// write (host.NewStreamPipelined, as go-libp2p's relay does for a peer whose
+// protocols identify told it): dst holds a reservation, so it speaks the
+// stop protocol, and waiting for its answer first would add a round trip to
+// every circuit setup. A dst that refuses the protocol fails the CONNECT as
+// before.
 func (s *Service) openStop(src, dst identity.PeerID, lim *wire.Limit) (*host.Stream, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	st, err := s.host.NewStream(ctx, dst, wire.ProtoStop)
-	if err != nil {
-		return nil, err
-	}
-	st.SetDeadline(s.cfg.Now().Add(s.cfg.StopTimeout))
 	req := &wire.StopMessage{Type: wire.StopConnect, Peer: &wire.Peer{ID: src.Bytes()}, Limit: lim}
-	if err := pbio.WriteDelimited(st, req.Append(nil)); err != nil {
-		st.Reset()
+	st, err := s.host.NewStreamPipelined(ctx, dst, wire.ProtoStop, pbio.AppendDelimited(nil, req.Append(nil)))
+	if err != nil {
 		return nil, fmt.Errorf("stop request to %s: %w", dst, err)
 	}
+	st.SetDeadline(s.cfg.Now().Add(s.cfg.StopTimeout))
 	resp, err := readStop(st)
 	if err != nil {
 		st.Reset()

@@ -23,6 +23,7 @@ type Host interface {
 	ID() identity.PeerID
 	Addrs() []ma.Multiaddr
 	NewStream(ctx context.Context, p identity.PeerID, proto string) (*host.Stream, error)
+	NewStreamPipelined(ctx context.Context, p identity.PeerID, proto string, first []byte) (*host.Stream, error)
 	ConnsToPeer(p identity.PeerID) []*host.Conn
 }
 

@@ -86,6 +86,24 @@ func (c *Conn) Done() <-chan struct{} { return c.mux.Done() }
 // NewStream opens a stream and negotiates proto on it. The negotiation is
 // bounded by ctx and by the host's StreamNegotiationTimeout.
 func (c *Conn) NewStream(ctx context.Context, proto string) (*Stream, error) {
+	return c.newStream(ctx, proto, func(ms MuxedStream) error {
+		_, err := mss.SelectOneOf(ms, proto)
+		return err
+	})
+}
+
+// NewStreamPipelined is NewStream for a protocol the peer must support:
+// first (the protocol's first message) goes out with the negotiation in one
+// write, and the peer's answer is read afterwards (mss.SelectPipelined), so
+// the negotiation costs no round trip of its own. A peer that refuses proto
+// fails it as NewStream would.
+func (c *Conn) NewStreamPipelined(ctx context.Context, proto string, first []byte) (*Stream, error) {
+	return c.newStream(ctx, proto, func(ms MuxedStream) error {
+		return mss.SelectPipelined(ms, proto, first)
+	})
+}
+
+func (c *Conn) newStream(ctx context.Context, proto string, negotiate func(MuxedStream) error) (*Stream, error) {
 	ms, err := c.mux.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open stream to %s: %w", c.remotePeer, err)
@@ -96,7 +114,7 @@ func (c *Conn) NewStream(ctx context.Context, proto string) (*Stream, error) {
 	}
 	ms.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { ms.SetDeadline(time.Unix(1, 0)) })
-	_, err = mss.SelectOneOf(ms, proto)
+	err = negotiate(ms)
 	if !stop() {
 		err = ctx.Err()
 	}

@@ -9,8 +9,11 @@
 // no transport-specific code.
 //
 // Nothing here knows about relaying: the circuit package registers its
-// handlers and opens stop streams through NewStream, which only ever uses a
-// connection that already exists (a public relay never dials the target).
+// handlers and opens stop streams through NewStreamPipelined, which, like
+// NewStream, only ever uses a connection that already exists (a public
+// relay never dials the target). NewStreamPipelined sends the protocol's
+// first message with the multistream-select proposal, in one write, for a
+// protocol the peer must speak: it saves a round trip per stream.
 //
 // For clients (relayd probe, package dcutr) the host also: upgrades any
 // byte pipe, such as a circuit's hop or stop stream, into a connection

@@ -360,6 +360,16 @@ func (h *Host) NewStream(ctx context.Context, p identity.PeerID, proto string) (
 	return cs[len(cs)-1].NewStream(ctx, proto)
 }
 
+// NewStreamPipelined is Conn.NewStreamPipelined on the connection
+// NewStream would use.
+func (h *Host) NewStreamPipelined(ctx context.Context, p identity.PeerID, proto string, first []byte) (*Stream, error) {
+	cs := h.ConnsToPeer(p)
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("new stream to %s: %w", p, ErrNoConnection)
+	}
+	return cs[len(cs)-1].NewStreamPipelined(ctx, proto, first)
+}
+
 func (h *Host) handler(proto string) (Handler, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

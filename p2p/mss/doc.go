@@ -15,7 +15,10 @@
 // the application bytes in the stream for the protocol handler.
 //
 // Initiator (SelectOneOf): sends header and first proposal in one write,
-// then proposes the others in order after each "na".
+// then proposes the others in order after each "na". SelectPipelined is the
+// lazy initiator for a protocol the peer must support (the relay's stop
+// stream): header, proposal and the protocol's first message in one write,
+// answers read afterwards, so the negotiation costs no round trip of its own.
 //
 // Neither function sets deadlines: the caller bounds the exchange with the
 // stream's deadline, which also unblocks the initiator's background write.

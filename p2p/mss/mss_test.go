@@ -406,3 +406,90 @@ func TestSelectOneOfSilentPeer(t *testing.T) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 }
+
+func TestSelectPipelinedScripted(t *testing.T) {
+	first := []byte("\x05hello")
+	tests := []struct {
+		name    string
+		propose string
+		in      []byte
+		wantErr error
+		// wantWrite is the single write expected (nil: none).
+		wantWrite []byte
+	}{
+		{"accept", "/a", msgs(ID, "/a"), nil, append(msgs(ID, "/a"), first...)},
+		{"refused", "/a", msgs(ID, na), ErrNotSupported, append(msgs(ID, "/a"), first...)},
+		{"wrong echo", "/a", msgs(ID, "/b"), ErrMalformed, append(msgs(ID, "/a"), first...)},
+		{"wrong header", "/a", msgs("/multistream/0.9", "/a"), ErrMalformed, append(msgs(ID, "/a"), first...)},
+		{"truncated answer", "/a", msgs(ID, "/a")[:21], io.ErrUnexpectedEOF, append(msgs(ID, "/a"), first...)},
+		{"silent peer", "/a", nil, io.EOF, append(msgs(ID, "/a"), first...)},
+		{"invalid proposal", na, msgs(ID, na), nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			w := &writeRecorder{in: bytes.NewReader(tt.in)}
+			err := SelectPipelined(w, tt.propose, first)
+			switch {
+			case tt.wantWrite == nil && err == nil:
+				t.Fatal("SelectPipelined accepted an invalid proposal")
+			case tt.wantWrite != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("SelectPipelined = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantWrite == nil {
+				if len(w.writes) != 0 {
+					t.Fatalf("wrote %q for an invalid proposal", w.writes)
+				}
+				return
+			}
+			if len(w.writes) != 1 || !bytes.Equal(w.writes[0], tt.wantWrite) {
+				t.Fatalf("writes = %q, want header, proposal and first message in one write", w.writes)
+			}
+		})
+	}
+}
+
+// TestSelectPipelinedNegotiate runs SelectPipelined against our own
+// responder over loopback TCP (buffered both ways, as a muxed stream is;
+// net.Pipe would deadlock the two header writes): the first message stays
+// in the stream for the handler.
+func TestSelectPipelinedNegotiate(t *testing.T) {
+	leakcheck.Check(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	deadline := time.Now().Add(testTimeout)
+	client.SetDeadline(deadline)
+	server.SetDeadline(deadline)
+	type result struct {
+		proto, rest string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := Negotiate(server, supports("/a"))
+		rest := make([]byte, 5)
+		if err == nil {
+			_, err = io.ReadFull(server, rest)
+		}
+		done <- result{p, string(rest), err}
+	}()
+	if err := SelectPipelined(client, "/a", []byte("first")); err != nil {
+		t.Fatalf("SelectPipelined: %v", err)
+	}
+	if r := <-done; r.err != nil || r.proto != "/a" || r.rest != "first" {
+		t.Fatalf("Negotiate = %q, rest %q, %v; want /a, first", r.proto, r.rest, r.err)
+	}
+}

@@ -91,3 +91,35 @@ func checkProposals(protos []string) error {
 	}
 	return nil
 }
+
+// SelectPipelined runs the initiator side for one protocol the peer is
+// expected to support, the way go-libp2p's lazy NewStream does: header,
+// proposal and first (the protocol's first message, may be empty) go out in
+// a single Write, and only then are the peer's header and answer read. It
+// saves the round trip SelectOneOf waits for before the protocol's first
+// message can be sent, and the goroutine SelectOneOf writes from.
+//
+// If the peer refuses proto (ErrNotSupported), first has reached it as a
+// bogus next proposal: the caller must reset the stream, not propose again.
+// rw's Write must not wait for the peer to read (a muxed stream, which
+// buffers within its window; not net.Pipe).
+func SelectPipelined(rw io.ReadWriter, proto string, first []byte) error {
+	if err := checkProposals([]string{proto}); err != nil {
+		return err
+	}
+	msg := AppendMessage(AppendMessage(nil, ID), proto)
+	if _, err := rw.Write(append(msg, first...)); err != nil {
+		return fmt.Errorf("mss: writing header and %q: %w", proto, err)
+	}
+	if err := readHeader(rw); err != nil {
+		return err
+	}
+	accepted, err := readAnswer(rw, proto)
+	if err != nil {
+		return err
+	}
+	if !accepted {
+		return fmt.Errorf("%w: peer refused %q", ErrNotSupported, proto)
+	}
+	return nil
+}

@@ -8,7 +8,8 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// suite is Noise_*_25519_ChaChaPoly_SHA256 with our ChaChaPoly below.
+// suite is Noise_*_25519_ChaChaPoly_SHA256 with our ChaChaPoly below; a
+// handshake uses handshakeSuite (dh.go), the same suite with a faster DH.
 var suite = noise.NewCipherSuite(noise.DH25519, chachaPoly{}, noise.HashSHA256)
 
 // chachaPoly is the Noise ChaChaPoly cipher, byte-for-byte flynn's

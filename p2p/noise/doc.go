@@ -4,7 +4,9 @@
 //
 // Handshake: Noise_XX_25519_ChaChaPoly_SHA256, empty prologue, one static
 // X25519 key per Identity (per host; see Identity for why) and fresh
-// ephemeral keys per connection. Messages 2 (responder) and 3 (initiator) carry a
+// ephemeral keys per connection. The DH function (dh.go) keeps both keys as
+// crypto/ecdh private keys, so each X25519 costs one scalar multiplication
+// (flynn's DH25519 costs two). Messages 2 (responder) and 3 (initiator) carry a
 // NoiseHandshakePayload whose identity_sig signs "noise-libp2p-static-key:"
 // followed by the sender's static key; the initiator sends no payload in
 // message 1. The handshake honours its context: the context deadline becomes

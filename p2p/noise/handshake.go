@@ -2,6 +2,7 @@ package noise
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
@@ -43,10 +44,11 @@ var (
 // a quarter of a handshake's CPU. Forward secrecy comes from the ephemeral
 // keys, which stay per connection.
 type Identity struct {
-	key    ed25519.PrivateKey
-	static noise.DHKey
-	pubKey []byte // our identity PublicKey protobuf
-	sig    []byte // identity signature over sigPrefix || static public key
+	key       ed25519.PrivateKey
+	static    noise.DHKey
+	staticKey *ecdh.PrivateKey // static, kept for dh25519
+	pubKey    []byte           // our identity PublicKey protobuf
+	sig       []byte           // identity signature over sigPrefix || static public key
 }
 
 // NewIdentity prepares the handshakes of the host whose identity is key.
@@ -54,15 +56,17 @@ func NewIdentity(key ed25519.PrivateKey) (*Identity, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: identity key of %d bytes", ErrHandshake, len(key))
 	}
-	static, err := suite.GenerateKeypair(rand.Reader)
+	sk, err := newX25519Key(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: generating static key: %w", ErrHandshake, err)
 	}
+	static := noise.DHKey{Private: sk.Bytes(), Public: sk.PublicKey().Bytes()}
 	return &Identity{
-		key:    key,
-		static: static,
-		pubKey: identity.Ed25519PublicKey(key.Public().(ed25519.PublicKey)).Marshal(),
-		sig:    ed25519.Sign(key, append([]byte(sigPrefix), static.Public...)),
+		key:       key,
+		static:    static,
+		staticKey: sk,
+		pubKey:    identity.Ed25519PublicKey(key.Public().(ed25519.PublicKey)).Marshal(),
+		sig:       ed25519.Sign(key, append([]byte(sigPrefix), static.Public...)),
 	}, nil
 }
 
@@ -126,7 +130,7 @@ func (h *handshake) run(ctx context.Context, steps func() error) (*Conn, error) 
 
 func (h *handshake) init() error {
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   suite,
+		CipherSuite:   handshakeSuite(h.id.staticKey),
 		Random:        rand.Reader,
 		Pattern:       noise.HandshakeXX,
 		Initiator:     h.initiator,
