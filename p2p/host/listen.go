@@ -155,23 +155,24 @@ func (h *Host) serveInbound(l *listener, raw transport.RawConn) {
 		raw.Close()
 		return
 	}
-	h.runConn(c, start)
+	h.run(c, start)
 }
 
 // serveSecure serves a connection the transport already authenticated.
 func (h *Host) serveSecure(l *listener, sc transport.SecureConn) {
-	h.runConn(h.newConn(sc, sc, sc, l.label, true), sc.HandshakeStarted())
+	h.run(h.newConn(sc, sc, sc, l.label, true), sc.HandshakeStarted())
 }
 
-// runConn records c and serves it until it ends.
-func (h *Host) runConn(c *Conn, start time.Time) {
+// run records c and serves it in a goroutine Close waits for, then tells
+// waiters; ErrClosed (c closed) once Close has begun. Every connection,
+// accepted, dialed or relayed, starts here.
+func (h *Host) run(c *Conn, start time.Time) error {
 	if !h.addConn(c) {
 		c.Close()
-		return
+		return ErrClosed
 	}
 	h.cfg.Tracer.ConnOpened(c.transport, c.inbound, time.Since(start))
 	c.log.Debug("peer connected")
-	h.watch.notify(c)
 	// A fresh goroutine serves the connection: this one's stack grew
 	// during the handshake's crypto and would stay large for the
 	// connection's whole life (2 KiB instead of 4 KiB or more).
@@ -179,5 +180,8 @@ func (h *Host) runConn(c *Conn, start time.Time) {
 		// Close began after addConn: nobody serves c, so nobody would
 		// remove it.
 		h.removeConn(c)
+		return ErrClosed
 	}
+	h.watch.notify(c)
+	return nil
 }

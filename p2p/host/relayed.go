@@ -53,7 +53,10 @@ func (h *Host) UpgradeRelayed(ctx context.Context, p Pipe, relay, remote identit
 		return nil, fmt.Errorf("upgrade circuit to %s via %s: %w", remote, relay, err)
 	}
 	c.relayed = true
-	return c, h.run(c, start)
+	if err := h.run(c, start); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // upgradeResponder is upgradeInbound bounded by ctx too, checking the
@@ -75,18 +78,6 @@ func (h *Host) upgradeResponder(ctx context.Context, raw transport.RawConn, want
 	}
 	c.inbound = inbound
 	return c, nil
-}
-
-// run records c, serves it and tells waiters.
-func (h *Host) run(c *Conn, start time.Time) error {
-	if !h.addConn(c) {
-		c.Close()
-		return ErrClosed
-	}
-	h.cfg.Tracer.ConnOpened(c.transport, c.inbound, time.Since(start))
-	h.wg.Go(c.serve)
-	h.watch.notify(c)
-	return nil
 }
 
 // pipeConn makes a Pipe a transport.RawConn for the upgrade.
@@ -122,13 +113,9 @@ var errNotRaw = errors.New("the transport authenticated the connection itself; o
 // by the protocol, not by who dialed.
 func (h *Host) DialAsResponder(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (*Conn, error) {
 	start := time.Now()
-	t, err := h.transportFor(addr)
+	tc, err := h.dialTransport(ctx, addr, p)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	tc, err := t.Dial(ctx, addr, p)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, err
 	}
 	raw, ok := tc.(transport.RawConn)
 	if !ok {
@@ -140,7 +127,10 @@ func (h *Host) DialAsResponder(ctx context.Context, addr ma.Multiaddr, p identit
 		raw.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return c, h.run(c, start)
+	if err := h.run(c, start); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Puncher is a transport that can punch a hole towards an address (QUIC).

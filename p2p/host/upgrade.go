@@ -126,6 +126,23 @@ func (h *Host) newConn(mux muxedConn, ends endpoints, auth authenticated, label 
 // like an inbound one: the peer may open streams.
 func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (*Conn, error) {
 	start := time.Now()
+	tc, err := h.dialTransport(ctx, addr, p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.secureOutbound(ctx, tc, p, transport.Label(addr))
+	if err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if err := h.run(c, start); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialTransport dials addr over the transport that handles it.
+func (h *Host) dialTransport(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (transport.Conn, error) {
 	t, err := h.transportFor(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
@@ -134,22 +151,7 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	c, err := h.secureOutbound(ctx, tc, p, transport.Label(addr))
-	if err != nil {
-		tc.Close()
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	if !h.addConn(c) {
-		c.Close()
-		return nil, ErrClosed
-	}
-	h.cfg.Tracer.ConnOpened(c.transport, false, time.Since(start))
-	if !h.goTracked(c.serve) {
-		h.removeConn(c)
-		return nil, ErrClosed
-	}
-	h.watch.notify(c)
-	return c, nil
+	return tc, nil
 }
 
 // secureOutbound upgrades a raw dialed connection; a secure one only has
