@@ -83,6 +83,19 @@ type Config struct {
 	Metrics prometheus.Registerer
 }
 
+// Node is the node ID the fleet will use: NodeID, or the hostname (the
+// pod name on Kubernetes) when NodeID is empty.
+func (c Config) Node() (string, error) {
+	if c.NodeID != "" {
+		return c.NodeID, nil
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "", fmt.Errorf("fleet: no node ID and no hostname: %v", err)
+	}
+	return h, nil
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if c.URL == "" && c.Client == nil {
 		return c, errors.New("fleet: no Redis URL")
@@ -90,13 +103,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Prefix == "" {
 		c.Prefix = reservation.DefaultPrefix
 	}
-	if c.NodeID == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			return c, fmt.Errorf("fleet: no node ID and no hostname: %v", err)
-		}
-		c.NodeID = h
+	id, err := c.Node()
+	if err != nil {
+		return c, err
 	}
+	c.NodeID = id
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = 10 * time.Second
 	}

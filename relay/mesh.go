@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 
 	"github.com/relayd/relayd/circuit"
@@ -83,12 +82,9 @@ func (c Config) nodeID() (string, error) {
 	if c.Fleet == nil {
 		return c.NodeID, nil
 	}
-	if c.Fleet.NodeID != "" {
-		return c.Fleet.NodeID, nil
+	id, err := c.Fleet.Node()
+	if err != nil {
+		return "", fmt.Errorf("relay: %w", err)
 	}
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "", fmt.Errorf("relay: node ID: no hostname (%v); set one", err)
-	}
-	return h, nil
+	return id, nil
 }
