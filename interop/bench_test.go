@@ -5,14 +5,15 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -20,25 +21,83 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Comparison sizes; RELAYD_COMPARE_N overrides the reservation count.
+// Comparison sizes: the conditions of the performance issue (1,000 idle
+// reservations at concurrency 16, 3 runs, TCP and QUIC). RELAYD_COMPARE_N,
+// RELAYD_COMPARE_RUNS and RELAYD_COMPARE_TRANSPORTS override them.
 const (
-	compareReservations = 300
+	compareReservations = 1000
 	// compareReservationsMax bounds RELAYD_COMPARE_N; setup-latency clients
 	// take the loopback subnets after it.
 	compareReservationsMax = 60000
-	compareParallel        = 8 // concurrent Reserve calls
+	compareParallel        = 16 // Reserve calls in flight
+	compareRunsDefault     = 3
 	compareIdleWait        = 3 * time.Second
-	compareBytes           = 64 << 20 // per throughput run
-	compareRuns            = 5        // throughput runs per path; the best counts
-	compareDials           = 50
-	clockTicksPerSecond    = 100 // USER_HZ on Linux/amd64 (getconf CLK_TCK)
+	compareBytes           = 64 << 20 // per throughput transfer
+	// compareTransfers is the number of timed transfers per path; the best
+	// counts. 3 × 64 MiB keeps the relay's CPU window near a second even at
+	// 300 MiB/s, so the 10 ms CPU ticks stay under 1 % of it.
+	compareTransfers    = 3
+	compareDials        = 50
+	compareHostWorkers  = 4   // libp2p.New and Close of the clients in parallel
+	clockTicksPerSecond = 100 // USER_HZ on Linux/amd64 (getconf CLK_TCK)
+
+	// A rough budget for one relay's measurement on a loaded 2-core
+	// machine, used only to refuse a -timeout that cannot fit one run (the
+	// table would be lost to the timeout's panic).
+	compareBudgetFixed   = 60 * time.Second
+	compareBudgetPerRsvp = 40 * time.Millisecond
 )
 
-// compareResult holds one relay's numbers; a zero field means "not
-// measured" (an earlier phase failed).
+// compareTransports are the transports TestCompare knows, in table order.
+var compareTransports = []string{"tcp", "quic"}
+
+// compareConfig is one TestCompare invocation, read from the environment.
+type compareConfig struct {
+	n          int
+	runs       int
+	transports []string
+	flags      []string // RELAYD_COMPARE_FLAGS, relayd only
+	out        string
+}
+
+func compareConfigFromEnv(t *testing.T) compareConfig {
+	t.Helper()
+	c := compareConfig{n: compareReservations, runs: compareRunsDefault, transports: compareTransports,
+		flags: strings.Fields(os.Getenv("RELAYD_COMPARE_FLAGS")), out: os.Getenv("RELAYD_COMPARE_OUT")}
+	if v := os.Getenv("RELAYD_COMPARE_N"); v != "" {
+		var err error
+		if c.n, err = strconv.Atoi(v); err != nil || c.n <= 0 || c.n > compareReservationsMax {
+			t.Fatalf("RELAYD_COMPARE_N=%q: want 1..%d", v, compareReservationsMax)
+		}
+	}
+	if v := os.Getenv("RELAYD_COMPARE_RUNS"); v != "" {
+		var err error
+		if c.runs, err = strconv.Atoi(v); err != nil || c.runs <= 0 || c.runs > 20 {
+			t.Fatalf("RELAYD_COMPARE_RUNS=%q: want 1..20", v)
+		}
+	}
+	if v := os.Getenv("RELAYD_COMPARE_TRANSPORTS"); v != "" {
+		c.transports = nil
+		for _, tr := range strings.Split(v, ",") {
+			tr = strings.TrimSpace(tr)
+			if !slices.Contains(compareTransports, tr) {
+				t.Fatalf("RELAYD_COMPARE_TRANSPORTS=%q: %q is not one of %v", v, tr, compareTransports)
+			}
+			if !slices.Contains(c.transports, tr) {
+				c.transports = append(c.transports, tr)
+			}
+		}
+	}
+	return c
+}
+
+// compareResult holds one relay's numbers on one transport in one run; a
+// zero field means "not measured" (an earlier phase failed).
 type compareResult struct {
 	rssIdleKiB         float64
 	rssPerRsvpKiB      float64
@@ -48,98 +107,325 @@ type compareResult struct {
 	directMiBps        float64
 	cpuPerMiBMs        float64
 	setupP50, setupP90 time.Duration
+	phases             []phaseTime
 }
 
-// TestCompare runs relayd and the reference relay one after the other on
-// loopback, driven by the same go-libp2p clients, and prints a table of
-// both and their ratio. It takes a few minutes, so it only runs with
-// RELAYD_COMPARE=1:
+type phaseTime struct {
+	name string
+	d    time.Duration
+}
+
+// timed starts a phase; the returned func ends it. Deferred, it also ends
+// a phase that t.Fatal left.
+func (r *compareResult) timed(name string) func() {
+	start := time.Now()
+	return func() { r.phases = append(r.phases, phaseTime{name, time.Since(start)}) }
+}
+
+// TestCompare runs relayd and the reference relay (go-libp2p's own) back to
+// back on loopback, driven by the same stock go-libp2p clients, on TCP and
+// on QUIC, several times, and prints one markdown table of the figures of
+// the performance issue: each as its range over the runs, for both relays
+// and for relayd/reference (computed per run). It takes about 15 minutes
+// with the defaults, so it only runs with RELAYD_COMPARE=1:
 //
-//	RELAYD_COMPARE=1 go test -run Compare -v -timeout 20m
+//	RELAYD_COMPARE=1 go test -run 'TestCompare$' -v -timeout 60m
 //
-// Each reserving client dials from its own loopback /24, so per-IP and
-// per-subnet quotas do not apply; RELAYD_COMPARE_FLAGS adds flags to relayd
-// only (e.g. to lift a global rate limit);
-// RELAYD_COMPARE_OUT names a file that receives the table too.
+// RELAYD_COMPARE_N (reservations, default 1000), RELAYD_COMPARE_RUNS
+// (default 3) and RELAYD_COMPARE_TRANSPORTS (default tcp,quic) change the
+// conditions; RELAYD_COMPARE_FLAGS adds flags to relayd only;
+// RELAYD_COMPARE_OUT names a file that receives the table too (rewritten
+// after every run, so a killed test leaves the runs it finished).
+//
+// Each reserving client dials from its own loopback /24 (127.A.B.1), over
+// TCP and QUIC alike, so per-IP and per-subnet quotas do not apply; both
+// relays run with --unlimited and room for every reservation. Within a run
+// the two relays alternate which goes first, so a drift in the machine's
+// load does not always favour the same one.
 func TestCompare(t *testing.T) {
 	if os.Getenv("RELAYD_COMPARE") != "1" {
-		t.Skip("side-by-side comparison is long; run with RELAYD_COMPARE=1 go test -run Compare -v")
+		t.Skip("side-by-side comparison is long; run with RELAYD_COMPARE=1 go test -run 'TestCompare$' -v -timeout 60m")
 	}
-	n := compareReservations
-	if v := os.Getenv("RELAYD_COMPARE_N"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 || n > compareReservationsMax {
-			t.Fatalf("RELAYD_COMPARE_N=%q: want 1..%d", v, compareReservationsMax)
+	cfg := compareConfigFromEnv(t)
+	rep := newCompareReport(cfg)
+	perRun := time.Duration(len(cfg.transports)*len(kinds())) * (compareBudgetFixed + time.Duration(cfg.n)*compareBudgetPerRsvp)
+	if dl, ok := t.Deadline(); ok && time.Until(dl) < perRun {
+		t.Fatalf("one run needs up to %v but the test has %v left; pass a longer -timeout (e.g. -timeout %dm)",
+			perRun.Round(time.Minute), time.Until(dl).Round(time.Second), int(perRun.Minutes())*(cfg.runs+1)+5)
+	}
+	t.Logf("%s\nbudget: up to %v a run, %d runs", rep.header(), perRun.Round(time.Minute), cfg.runs)
+	var lastRun time.Duration
+	for run := range cfg.runs {
+		if dl, ok := t.Deadline(); ok && run > 0 && time.Until(dl) < lastRun*5/4+time.Minute {
+			rep.note = fmt.Sprintf("stopped after %d of %d runs: the -timeout leaves %v, a run took %v",
+				run, cfg.runs, time.Until(dl).Round(time.Second), lastRun.Round(time.Second))
+			t.Log(rep.note)
+			break
 		}
+		start := time.Now()
+		t.Run(fmt.Sprintf("run%d", run+1), func(t *testing.T) {
+			for _, tr := range cfg.transports {
+				t.Run(tr, func(t *testing.T) {
+					for _, kind := range compareOrder(run) {
+						res := rep.result(run, tr, kind)
+						t.Run(kind, func(t *testing.T) { measureRelay(t, cfg, tr, kind, res) })
+						t.Logf("%s %s run %d: %s", tr, kind, run+1, res.summary())
+					}
+				})
+			}
+		})
+		lastRun = time.Since(start)
+		rep.runsDone = run + 1
+		rep.elapsed += lastRun
+		t.Logf("run %d took %v", run+1, lastRun.Round(time.Second))
+		rep.write(t)
 	}
-	results := map[string]*compareResult{}
+	t.Log("\n" + rep.String())
+}
+
+// compareOrder alternates which relay goes first from run to run.
+func compareOrder(run int) []string {
 	order := slices.Clone(kinds())
-	slices.Reverse(order) // reference first: a relayd failure still leaves its numbers
-	for _, kind := range order {
-		res := &compareResult{}
-		results[kind] = res
-		t.Run(kind, func(t *testing.T) { measureRelay(t, kind, n, res) })
+	if run%2 == 0 {
+		slices.Reverse(order) // reference first, as the first run always was
 	}
-	table := compareTable(results, n)
-	t.Log("\n" + table)
-	if out := os.Getenv("RELAYD_COMPARE_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
-			t.Errorf("RELAYD_COMPARE_OUT: %v", err)
+	return order
+}
+
+func measureRelay(t *testing.T, cfg compareConfig, tr, kind string, res *compareResult) {
+	// Info, not the harness's debug level: a production relay does not log
+	// every stream, and per-event JSON lines would dominate relayd's CPU.
+	// Both get room for every reservation and no circuit limits; relayd's
+	// per-IP and per-subnet quotas and rates stay on (each client has its
+	// own IP and /24), as they would in production.
+	flags := []string{"--unlimited", "--max-reservations", strconv.Itoa(cfg.n + 100), "--log-level", "info"}
+	if kind == kindRelayd {
+		flags = append(flags, cfg.flags...)
+	}
+	done := res.timed("start relay")
+	r := startRelayOn(t, kind, []string{compareRelayListen(tr)}, flags...)
+	done()
+	measureReservations(t, r, tr, cfg.n, res)
+	measureThroughput(t, r, tr, res)
+	measureSetup(t, r, tr, res)
+	defer res.timed("stop relay")()
+	r.Stop(t) // before the next relay starts, not at the end of the test
+}
+
+// compareRelayListen is the relay's only listen address, so every client
+// (which dials r.Info) reaches it over tr.
+func compareRelayListen(tr string) string {
+	if tr == "quic" {
+		return "/ip4/127.0.0.1/udp/0/quic-v1"
+	}
+	return "/ip4/127.0.0.1/tcp/0"
+}
+
+// clientListenAddr gives client i its own loopback /24 (127.A.B.1). go-libp2p
+// dials from its listen address (SO_REUSEPORT for TCP, the listening
+// socket for QUIC, see newCompareHost), so each client reaches the relay
+// from a distinct IP and subnet, as real clients do, and per-IP or
+// per-subnet reservation quotas do not skew the numbers.
+func clientListenAddr(tr string, i int) string {
+	if tr == "quic" {
+		return fmt.Sprintf("/ip4/127.%d.%d.1/udp/0/quic-v1", 1+i/256, i%256)
+	}
+	return fmt.Sprintf("/ip4/127.%d.%d.1/tcp/0", 1+i/256, i%256)
+}
+
+// compareHostOpts are the options of a comparison client on tr listening
+// on listen ("" for none). The returned closer releases what the host's
+// Close leaves behind; it is also registered in t.Cleanup, after the host's
+// own Close.
+//
+// For QUIC, go-libp2p picks the dialing socket by the kernel's preferred
+// source IP for the destination, which is 127.0.0.1 for all of 127/8, so a
+// client listening on 127.A.B.1 would still dial from a fresh socket on
+// 127.0.0.1. A fixed source-IP selector makes it dial from its listening
+// socket, as it does on a real network. That takes a ConnManager of our
+// own, which libp2p.New does not close.
+func compareHostOpts(t testing.TB, tr, listen string) ([]libp2p.Option, func()) {
+	var opts []libp2p.Option
+	if listen != "" {
+		opts = append(opts, libp2p.ListenAddrStrings(listen))
+	}
+	if tr != "quic" {
+		return opts, func() {}
+	}
+	var mu sync.Mutex
+	var cm *quicreuse.ConnManager
+	closeCM := sync.OnceFunc(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if cm != nil {
+			cm.Close()
 		}
+	})
+	t.Cleanup(closeCM) // registered before newHost's Close, so it runs after it
+	var reuseOpts []quicreuse.Option
+	if listen != "" {
+		// clientListenAddr and compareRelayListen always start /ip4/<ip>/.
+		src := fixedSourceIP(net.ParseIP(strings.Split(listen, "/")[2]))
+		if src == nil {
+			panic("no IPv4 address in " + listen)
+		}
+		reuseOpts = append(reuseOpts, quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) {
+			return src, nil
+		}))
+	}
+	keep := func(c *quicreuse.ConnManager) {
+		mu.Lock()
+		defer mu.Unlock()
+		cm = c
+	}
+	opts = append(opts, libp2p.Transport(quic.NewTransport),
+		libp2p.QUICReuse(keepConnManager(quicreuse.NewConnManager, keep), reuseOpts...))
+	return opts, closeCM
+}
+
+// keepConnManager wraps quicreuse.NewConnManager to hand the manager to
+// keep. K and T are quic-go's key types, inferred from ctor, so this module
+// need not import quic-go itself.
+func keepConnManager[K, T any](ctor func(K, T, ...quicreuse.Option) (*quicreuse.ConnManager, error),
+	keep func(*quicreuse.ConnManager)) func(K, T, ...quicreuse.Option) (*quicreuse.ConnManager, error) {
+	return func(k K, tk T, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
+		cm, err := ctor(k, tk, opts...)
+		if err == nil {
+			keep(cm)
+		}
+		return cm, err
 	}
 }
 
-func measureRelay(t *testing.T, kind string, n int, res *compareResult) {
-	// Info, not the harness's debug level: a production relay does not log
-	// every stream, and per-event JSON lines would dominate relayd's CPU.
-	flags := []string{"--unlimited", "--max-reservations", strconv.Itoa(n + 100), "--log-level", "info"}
-	if extra := os.Getenv("RELAYD_COMPARE_FLAGS"); kind == kindRelayd && extra != "" {
-		flags = append(flags, strings.Fields(extra)...)
+// fixedSourceIP is a quicreuse.SourceIPSelector that always answers one IP.
+type fixedSourceIP net.IP
+
+func (s fixedSourceIP) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error) {
+	return net.IP(s), nil
+}
+
+// compareHost is newHost on tr, listening on listen ("" for none); closeFn
+// closes the host and what it leaves behind. Unlike newHost it returns its
+// error, so it may run outside the test goroutine.
+func compareHost(t testing.TB, tr, listen string, opts ...libp2p.Option) (h host.Host, closeFn func(), err error) {
+	trOpts, release := compareHostOpts(t, tr, listen)
+	// As newHost: NoListenAddrs would also switch off the circuit
+	// transport unless relay support is asked for explicitly first.
+	all := append(stackOptions(), libp2p.EnableRelay(), libp2p.NoListenAddrs)
+	all = append(all, trOpts...)
+	h, err = libp2p.New(append(all, opts...)...)
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("libp2p.New: %w", err)
 	}
-	r := startRelay(t, kind, flags...)
-	measureReservations(t, r, n, res)
-	measureThroughput(t, r, res)
-	measureSetup(t, r, res)
+	t.Cleanup(func() { h.Close() })
+	return h, func() {
+		h.Close()
+		release()
+	}, nil
+}
+
+// mustCompareHost is compareHost for the test goroutine.
+func mustCompareHost(t testing.TB, tr, listen string, opts ...libp2p.Option) (host.Host, func()) {
+	t.Helper()
+	h, closeFn, err := compareHost(t, tr, listen, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, closeFn
+}
+
+// compareTarget is newTarget (echo and sink handlers, a reservation on r)
+// on tr.
+func compareTarget(t testing.TB, r *relayProc, tr string) host.Host {
+	t.Helper()
+	opts, _ := compareHostOpts(t, tr, "")
+	return newTarget(t, r, opts...)
 }
 
 // measureReservations: RSS and CPU of the relay before and after n idle
 // hosts each hold a reservation.
-func measureReservations(t *testing.T, r *relayProc, n int, res *compareResult) {
-	time.Sleep(time.Second) // let start-up settle before the baseline
+func measureReservations(t *testing.T, r *relayProc, tr string, n int, res *compareResult) {
+	quiesce(t, r.Pid) // let start-up settle before the baseline
 	rss0 := readRSSKiB(t, r.Pid)
 	res.rssIdleKiB = rss0
+	done := res.timed(fmt.Sprintf("create %d clients", n))
 	hosts := make([]host.Host, n)
-	for i := range hosts {
-		hosts[i] = newHost(t, libp2p.ListenAddrStrings(clientListenAddr(i)),
+	closers := make([]func(), n)
+	var errs sync.Map
+	inParallel(n, func(i int) {
+		var err error
+		hosts[i], closers[i], err = compareHost(t, tr, clientListenAddr(tr, i),
 			libp2p.DisableRelay(), libp2p.ResourceManager(&network.NullResourceManager{}))
-	}
+		if err != nil {
+			errs.Store(i, err)
+		}
+	})
+	errs.Range(func(i, err any) bool {
+		t.Fatalf("client %d: %v", i, err)
+		return false
+	})
+	done()
+	done = res.timed("reserve")
 	cpu0 := readCPUTicks(t, r.Pid)
 	start := time.Now()
 	reserveAll(t, hosts, r)
 	elapsed := time.Since(start)
+	quiesce(t, r.Pid) // work the relay still does for the last reservations counts
 	cpu1 := readCPUTicks(t, r.Pid)
+	done()
+	done = res.timed("idle wait, RSS")
 	time.Sleep(compareIdleWait)
 	rss1 := readRSSKiB(t, r.Pid)
 	if r.Exited() {
 		t.Fatalf("%s exited while holding %d reservations", r.Kind, n)
 	}
+	done()
+	if ips := sourceIPs(hosts, r.Info.ID); ips != n {
+		t.Errorf("%s: the %d clients reached the relay from %d distinct source IPs, want one each (quotas may skew the figures)",
+			r.Kind, n, ips)
+	}
 	res.rssPerRsvpKiB = (rss1 - rss0) / float64(n)
 	res.cpuPerRsvpMs = ticksToMs(cpu1-cpu0) / float64(n)
 	res.rsvpPerSec = float64(n) / elapsed.Seconds()
-	t.Logf("%s: RSS %.0f → %.0f KiB over %d reservations in %v, from %d distinct source IPs",
-		r.Kind, rss0, rss1, n, elapsed, sourceIPs(hosts, r.Info.ID))
-	for _, h := range hosts {
-		h.Close() // spare the test process's 2 cores for the throughput runs
-	}
+	t.Logf("%s over %s: RSS %.0f → %.0f KiB over %d reservations in %v", r.Kind, tr, rss0, rss1, n, elapsed.Round(time.Millisecond))
+	defer res.timed("close clients")()
+	// Spare the test process's 2 cores for the throughput runs, and let the
+	// relay finish tearing the connections down before its CPU is read.
+	inParallel(n, func(i int) { closers[i]() })
 	runtime.GC()
+	quiesce(t, r.Pid)
 }
 
-// clientListenAddr gives client i its own loopback /24 (127.A.B.1). go-libp2p
-// dials from its listen address (SO_REUSEPORT), so each client reaches the
-// relay from a distinct IP and subnet, as real clients do, and per-IP or
-// per-subnet reservation quotas do not skew the numbers.
-func clientListenAddr(i int) string {
-	return fmt.Sprintf("/ip4/127.%d.%d.1/tcp/0", 1+i/256, i%256)
+// inParallel calls fn(0..n-1) on compareHostWorkers goroutines.
+func inParallel(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range compareHostWorkers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// quiesce waits (at most 10 s) until the process used at most one CPU tick
+// in 250 ms, so a CPU window neither starts nor ends inside leftover work.
+func quiesce(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	prev := readCPUTicks(t, pid)
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		cur := readCPUTicks(t, pid)
+		if cur-prev <= 1 {
+			return
+		}
+		prev = cur
+	}
+	t.Logf("pid %d still busy after 10 s; measuring anyway", pid)
 }
 
 // sourceIPs counts the distinct local IPs of hosts' conns to the relay.
@@ -155,12 +441,16 @@ func sourceIPs(hosts []host.Host, relay peer.ID) int {
 	return len(seen)
 }
 
+// reserveAll reserves every host on r, compareParallel at a time. After the
+// first failure it starts no more, so a refusing relay costs seconds, not
+// n timeouts.
 func reserveAll(t *testing.T, hosts []host.Host, r *relayProc) {
 	t.Helper()
 	work := make(chan host.Host)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failures []string
+	var failed atomic.Bool
 	for range compareParallel {
 		wg.Go(func() {
 			for h := range work {
@@ -168,6 +458,7 @@ func reserveAll(t *testing.T, hosts []host.Host, r *relayProc) {
 				_, err := client.Reserve(ctx, h, r.Info)
 				cancel()
 				if err != nil {
+					failed.Store(true)
 					mu.Lock()
 					failures = append(failures, err.Error())
 					mu.Unlock()
@@ -175,49 +466,66 @@ func reserveAll(t *testing.T, hosts []host.Host, r *relayProc) {
 			}
 		})
 	}
+	sent := 0
 	for _, h := range hosts {
+		if failed.Load() {
+			break
+		}
 		work <- h
+		sent++
 	}
 	close(work)
 	wg.Wait()
 	if len(failures) > 0 {
-		t.Fatalf("%d of %d reservations failed; first: %s (a global quota or rate limit? "+
-			"RELAYD_COMPARE_FLAGS passes flags to relayd)", len(failures), len(hosts), failures[0])
+		t.Fatalf("%d of %d reservations tried failed (of %d); first: %s (a global quota or rate limit? "+
+			"RELAYD_COMPARE_FLAGS passes flags to relayd)", len(failures), sent, len(hosts), failures[0])
 	}
 }
 
 // measureThroughput copies compareBytes through one unlimited circuit and
-// between the same kind of hosts connected directly.
-func measureThroughput(t *testing.T, r *relayProc, res *compareResult) {
-	a := newTarget(t, r)
-	b := newHost(t)
+// between the same kind of hosts connected directly over tr.
+func measureThroughput(t *testing.T, r *relayProc, tr string, res *compareResult) {
+	done := res.timed("throughput relayed")
+	a := compareTarget(t, r, tr)
+	b, closeB := mustCompareHost(t, tr, "")
 	dialCircuit(t, b, r, a.ID())
 	sinkTransfer(t, b, a.ID(), 1<<20) // warm-up
+	quiesce(t, r.Pid)
 	cpu0 := readCPUTicks(t, r.Pid)
 	d := bestOf(t, b, a.ID())
 	cpu1 := readCPUTicks(t, r.Pid)
 	mib := float64(compareBytes) / (1 << 20)
 	res.relayedMiBps = mib / d.Seconds()
-	res.cpuPerMiBMs = ticksToMs(cpu1-cpu0) / (compareRuns * mib)
+	res.cpuPerMiBMs = ticksToMs(cpu1-cpu0) / (compareTransfers * mib)
+	closeB()
+	a.Close()
+	done()
 
-	da := newListeningHost(t)
+	defer res.timed("throughput direct")()
+	da, closeDA := mustCompareHost(t, tr, compareRelayListen(tr))
+	defer closeDA()
 	da.SetStreamHandler(sinkProto, handleSink)
-	db := newHost(t)
+	db, closeDB := mustCompareHost(t, tr, "")
+	defer closeDB()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := db.Connect(ctx, peer.AddrInfo{ID: da.ID(), Addrs: da.Addrs()}); err != nil {
 		t.Fatalf("direct connect: %v", err)
 	}
+	if got := transportName(connsTo(db, da.ID())[0].RemoteMultiaddr()); got != tr {
+		t.Fatalf("direct conn runs over %s, want %s", got, tr)
+	}
 	sinkTransfer(t, db, da.ID(), 1<<20)
 	res.directMiBps = mib / bestOf(t, db, da.ID()).Seconds()
 }
 
-// bestOf returns the fastest of compareRuns transfers: the client hosts
-// share 2 cores with the relay, so the minimum is the least disturbed run.
+// bestOf returns the fastest of compareTransfers transfers: the client
+// hosts share 2 cores with the relay, so the minimum is the least
+// disturbed run.
 func bestOf(t *testing.T, h host.Host, p peer.ID) time.Duration {
 	t.Helper()
 	best := time.Duration(1<<63 - 1)
-	for range compareRuns {
+	for range compareTransfers {
 		best = min(best, sinkTransfer(t, h, p, compareBytes))
 	}
 	return best
@@ -251,17 +559,19 @@ func sinkTransfer(t *testing.T, h host.Host, p peer.ID, size int) time.Duration 
 	return time.Since(start)
 }
 
-// measureSetup times compareDials sequential circuit dials, each followed
-// by a one-byte echo round trip. Every dial comes from a fresh client with
-// its own loopback IP that is already connected to the relay (that hop is
-// not timed), so per-peer and per-IP CONNECT rate limits do not apply.
-func measureSetup(t *testing.T, r *relayProc, res *compareResult) {
-	a := newTarget(t, r)
+// measureSetup times compareDials sequential circuit dials over tr, each
+// followed by a one-byte echo round trip. Every dial comes from a fresh
+// client with its own loopback IP that is already connected to the relay
+// (that hop is not timed), so per-peer and per-IP CONNECT rate limits do
+// not apply.
+func measureSetup(t *testing.T, r *relayProc, tr string, res *compareResult) {
+	defer res.timed("setup dials")()
+	a := compareTarget(t, r, tr)
 	samples := make([]time.Duration, 0, compareDials)
 	for i := range compareDials {
-		b := newHost(t, libp2p.ListenAddrStrings(clientListenAddr(compareReservationsMax+i)))
+		b, closeB := mustCompareHost(t, tr, clientListenAddr(tr, compareReservationsMax+i))
 		d, err := timedCircuitRoundTrip(t, b, r, a)
-		b.Close()
+		closeB()
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
@@ -302,55 +612,6 @@ func timedCircuitRoundTrip(t *testing.T, b host.Host, r *relayProc, a host.Host)
 		return 0, fmt.Errorf("circuit not torn down at the target")
 	}
 	return d, nil
-}
-
-func compareTable(results map[string]*compareResult, n int) string {
-	rows := []struct {
-		name string
-		get  func(*compareResult) float64
-	}{
-		{"RSS idle relay (KiB)", func(r *compareResult) float64 { return r.rssIdleKiB }},
-		{fmt.Sprintf("RSS per idle reservation, N=%d (KiB)", n), func(r *compareResult) float64 { return r.rssPerRsvpKiB }},
-		{"CPU per reservation (ms)", func(r *compareResult) float64 { return r.cpuPerRsvpMs }},
-		{"reservations/s (8 parallel clients)", func(r *compareResult) float64 { return r.rsvpPerSec }},
-		{"relayed throughput, 64 MiB (MiB/s)", func(r *compareResult) float64 { return r.relayedMiBps }},
-		{"direct throughput, same hosts (MiB/s)", func(r *compareResult) float64 { return r.directMiBps }},
-		{"relayed/direct", func(r *compareResult) float64 { return ratio(r.relayedMiBps, r.directMiBps) }},
-		{"relay CPU per MiB relayed (ms)", func(r *compareResult) float64 { return r.cpuPerMiBMs }},
-		{"circuit setup + first RTT p50 (ms)", func(r *compareResult) float64 { return ms(r.setupP50) }},
-		{"circuit setup + first RTT p90 (ms)", func(r *compareResult) float64 { return ms(r.setupP90) }},
-	}
-	var sb strings.Builder
-	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "metric\trelayd\treference\trelayd/reference")
-	rd, ref := results[kindRelayd], results[kindReference]
-	for _, row := range rows {
-		a, b := value(rd, row.get), value(ref, row.get)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, num(a), num(b), num(ratio(a, b)))
-	}
-	tw.Flush()
-	return sb.String()
-}
-
-func value(r *compareResult, get func(*compareResult) float64) float64 {
-	if r == nil {
-		return 0
-	}
-	return get(r)
-}
-
-func ratio(a, b float64) float64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return a / b
-}
-
-func num(v float64) string {
-	if v == 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
