@@ -127,7 +127,9 @@ func (rep *compareReport) String() string {
 	}
 	fmt.Fprintf(&b, "Ratios are relayd / go-libp2p's relay, computed per run, shown as min–max over runs. "+
 		"Throughput: best of %d × %d MiB through one circuit; setup: %d sequential dials from clients "+
-		"already connected to the relay, each timed from the dial to the first echoed byte.\n\n",
+		"already connected to the relay, each timed from the dial to the first echoed byte. "+
+		"\"relayed / direct\" is each relay's own relayed MiB/s over the MiB/s of the same hosts connected "+
+		"directly; the summary shows relayd's.\n\n",
 		compareTransfers, compareBytes>>20, compareDials)
 	rep.writeSummary(&b)
 	for _, tr := range rep.cfg.transports {
