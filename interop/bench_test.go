@@ -154,9 +154,9 @@ func TestCompare(t *testing.T) {
 	perRun := time.Duration(len(cfg.transports)*len(kinds())) * (compareBudgetFixed + time.Duration(cfg.n)*compareBudgetPerRsvp)
 	if dl, ok := t.Deadline(); ok && time.Until(dl) < perRun {
 		t.Fatalf("one run needs up to %v but the test has %v left; pass a longer -timeout (e.g. -timeout %dm)",
-			perRun.Round(time.Minute), time.Until(dl).Round(time.Second), int(perRun.Minutes())*(cfg.runs+1)+5)
+			perRun.Round(time.Second), time.Until(dl).Round(time.Second), int(perRun.Minutes())*(cfg.runs+1)+5)
 	}
-	t.Logf("%s\nbudget: up to %v a run, %d runs", rep.header(), perRun.Round(time.Minute), cfg.runs)
+	t.Logf("%s\nbudget: up to %v a run", rep.header(), perRun.Round(time.Second))
 	var lastRun time.Duration
 	for run := range cfg.runs {
 		if dl, ok := t.Deadline(); ok && run > 0 && time.Until(dl) < lastRun*5/4+time.Minute {

@@ -108,7 +108,7 @@ func (rep *compareReport) header() string {
 		relayd = "relayd " + p
 	}
 	runs := strconv.Itoa(rep.cfg.runs)
-	if rep.runsDone != rep.cfg.runs {
+	if rep.note != "" { // stopped early
 		runs = fmt.Sprintf("%d of %d", rep.runsDone, rep.cfg.runs)
 	}
 	return fmt.Sprintf("TestCompare: N=%d reservations, concurrency %d, runs %s, transports %s; "+
