@@ -55,19 +55,13 @@ func TestDataCapDeliversThenEnds(t *testing.T) {
 	const capBytes = 64 << 10
 	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{LimitData: capBytes}})
 	writeErr := make(chan error, 1)
-	a := newClient(t, r, addr)
-	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(20 * time.Second))
+	a := stopTarget(t, r, addr, func(s *host.Stream) {
 		var err error
 		for err == nil {
 			_, err = s.Write(make([]byte, 4096))
 		}
 		writeErr <- err
-	}))
-	if _, err := circuit.Reserve(ctxT(t), a, r.ID()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	b := newClient(t, r, addr)
 	st, _, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
 	if err != nil {
@@ -94,16 +88,10 @@ func TestDurationCapResets(t *testing.T) {
 	leakcheck.Check(t)
 	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{LimitDuration: time.Second}})
 	targetErr := make(chan error, 1)
-	a := newClient(t, r, addr)
-	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(20 * time.Second))
+	a := stopTarget(t, r, addr, func(s *host.Stream) {
 		_, err := io.Copy(io.Discard, s)
 		targetErr <- err
-	}))
-	if _, err := circuit.Reserve(ctxT(t), a, r.ID()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	b := newClient(t, r, addr)
 	st, _, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
 	if err != nil {
@@ -209,16 +197,10 @@ func TestDurationCapAfterDataCap(t *testing.T) {
 	leakcheck.Check(t)
 	const capBytes = 16 << 10
 	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{LimitData: capBytes, LimitDuration: time.Second}})
-	a := newClient(t, r, addr)
-	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(20 * time.Second))
+	a := stopTarget(t, r, addr, func(s *host.Stream) {
 		s.Write(make([]byte, 4*capBytes))
 		io.Copy(io.Discard, s)
-	}))
-	if _, err := circuit.Reserve(ctxT(t), a, r.ID()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	b := newClient(t, r, addr)
 	st, _, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
 	if err != nil {

@@ -119,6 +119,42 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
+// handleStop serves h's incoming circuits with serve, each bounded by a 20 s
+// deadline and closed after.
+func handleStop(h *host.Host, serve func(s *host.Stream)) {
+	h.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(20 * time.Second))
+		serve(s)
+	}))
+}
+
+// stopTarget is a client that reserves on r and serves its circuits with
+// serve, as handleStop does.
+func stopTarget(t *testing.T, r *relay.Relay, addr ma.Multiaddr, serve func(s *host.Stream)) *host.Host {
+	t.Helper()
+	h := newClient(t, r, addr)
+	handleStop(h, serve)
+	if _, err := circuit.Reserve(ctxT(t), h, r.ID()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// readToEnd reads st until the circuit ends and fails the test with failure
+// if it has not ended within 20 s: a read that returns at all (EOF or an
+// error) before that deadline proves the relay cut the circuit.
+func readToEnd(t *testing.T, st *host.Stream, failure string) (int64, error) {
+	t.Helper()
+	st.SetDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, st)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal(failure)
+	}
+	return n, err
+}
+
 func TestReserveAndEcho(t *testing.T) {
 	leakcheck.Check(t)
 	tests := []struct {
@@ -251,15 +287,9 @@ func TestDataCap(t *testing.T) {
 	r, addr := newTestRelay(t, relay.Config{Limits: limiter.Config{LimitData: capBytes}})
 	// The target sends four times the cap: only the cap may arrive, then
 	// the relay cuts the circuit.
-	a := newClient(t, r, addr)
-	a.Handle(wire.ProtoStop, circuit.StopHandler(func(_ identity.PeerID, _ *wire.Limit, s *host.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(20 * time.Second))
+	a := stopTarget(t, r, addr, func(s *host.Stream) {
 		s.Write(make([]byte, 4*capBytes))
-	}))
-	if _, err := circuit.Reserve(ctxT(t), a, r.ID()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	b := newClient(t, r, addr)
 	st, lim, err := circuit.Connect(ctxT(t), b, r.ID(), a.ID())
 	if err != nil {
@@ -269,12 +299,7 @@ func TestDataCap(t *testing.T) {
 		t.Fatalf("limit %+v", lim)
 	}
 	defer st.Close()
-	st.SetDeadline(time.Now().Add(20 * time.Second))
-	n, err := io.Copy(io.Discard, st)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("circuit was not cut at the data cap")
-	}
+	n, err := readToEnd(t, st, "circuit was not cut at the data cap")
 	if n != capBytes {
 		t.Fatalf("received %d bytes through a %d-byte cap (err %v)", n, capBytes, err)
 	}
@@ -293,14 +318,7 @@ func TestDurationCap(t *testing.T) {
 		t.Fatalf("limit %+v", lim)
 	}
 	defer st.Close()
-	st.SetDeadline(time.Now().Add(20 * time.Second))
-	// The circuit must end by itself: a read that returns at all (EOF or
-	// error) before our own 20 s deadline proves the relay cut it.
-	_, err = io.Copy(io.Discard, st)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("circuit outlived its duration cap")
-	}
+	readToEnd(t, st, "circuit outlived its duration cap")
 }
 
 // TestUnlimitedCircuitOutlivesRequestDeadline: the deadline that bounds
