@@ -16,11 +16,13 @@ import (
 // most readSize, as a muxer hands out its frames, then io.EOF; Write
 // records the size of every write.
 type memStream struct {
-	src      []byte
-	readSize int
-	mu       sync.Mutex
-	writes   []int
-	written  int
+	src       []byte
+	readSize  int
+	mu        sync.Mutex
+	writes    []int // sizes, unless countOnly
+	nwrites   int
+	written   int
+	countOnly bool
 }
 
 func (m *memStream) Read(p []byte) (int, error) {
@@ -35,7 +37,10 @@ func (m *memStream) Read(p []byte) (int, error) {
 func (m *memStream) Write(p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.writes = append(m.writes, len(p))
+	if !m.countOnly {
+		m.writes = append(m.writes, len(p))
+	}
+	m.nwrites++
 	m.written += len(p)
 	return len(p), nil
 }
@@ -88,5 +93,32 @@ func TestSpliceWriteSizes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSpliceAllocs checks that a splice allocates per circuit, not per
+// buffer: a MiB in 1000-byte reads, paced (at a rate that never waits) or
+// not, costs a few dozen allocations, where one per read would be 1049.
+func TestSpliceAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	leakcheck.Check(t)
+	const mib = 1 << 20
+	data := make([]byte, mib)
+	for _, rate := range []int64{0, 1 << 40} {
+		s := testService(t)
+		src, dst := &memStream{readSize: 1000}, &memStream{countOnly: true}
+		allocs := testing.AllocsPerRun(5, func() {
+			src.src, dst.written = data, 0
+			s.splice(src, dst, limiter.Limit{Rate: rate}, NopTracer{})
+		})
+		if dst.written != mib {
+			t.Fatalf("rate %d: %d bytes written", rate, dst.written)
+		}
+		t.Logf("rate %d: %v allocations per spliced MiB", rate, allocs)
+		if allocs > 40 {
+			t.Errorf("rate %d: %v allocations per spliced MiB, want at most 40", rate, allocs)
+		}
 	}
 }
