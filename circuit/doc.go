@@ -34,6 +34,13 @@
 // goroutines belong to the Service and end with the circuit; Close waits
 // for them.
 //
+// Copy buffers (splice.go): each direction takes a pooled 16 KiB buffer,
+// which is what a quiet circuit holds. A direction whose read fills it is
+// carrying bulk data and switches to 65507 bytes, one yamux data frame
+// that fills one Noise frame, so a relayed MiB costs 16 writes (frames,
+// seals, syscalls) instead of 64. Paced directions keep 16 KiB (they read
+// at most a burst at a time). An unpaced direction takes no pacer at all.
+//
 // Fleets (MESH.md): when the reservation names another node and
 // Config.Forwarder is set, CONNECT forwards the circuit there (after the
 // same checks and quotas) instead of refusing it ("other_node"); the

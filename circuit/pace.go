@@ -16,7 +16,7 @@ type pacer struct {
 	timer  *time.Timer
 }
 
-// Pacing burst: 50 ms of the rate, within [1 KiB, one splice buffer]. Small
+// Pacing burst: 50 ms of the rate, within [1 KiB, spliceBufSize]. Small
 // enough that a measured rate is the cap within a few percent after a
 // second; large enough that a fast cap does not turn into tiny writes.
 const (

@@ -26,12 +26,49 @@ const (
 	EndShutdown      End = "shutdown"
 )
 
-// spliceBufSize is the copy buffer per direction while bytes flow: large
-// enough that one read fills a Noise frame worth of yamux data, pooled so
-// an idle relay holds none.
-const spliceBufSize = 16 << 10
+// Copy buffers, one per direction, pooled so a relay without circuits
+// holds none. A direction starts with spliceBufSize, which is what a
+// quiet circuit holds while it waits. Once a read fills it, the direction
+// is moving bulk data and switches to bulkBufSize for the rest of the
+// circuit: 65507 bytes is the largest yamux data frame (12-byte header)
+// that fits one Noise frame (65535 bytes, 16 of them the tag), so each
+// write is one yamux frame, one Noise frame and one syscall, four times
+// fewer than with 16 KiB.
+const (
+	spliceBufSize = 16 << 10
+	bulkBufSize   = 65535 - 16 - 12
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
+var (
+	bufPool     = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
+	bulkBufPool = sync.Pool{New: func() any { b := make([]byte, bulkBufSize); return &b }}
+)
+
+// spliceBuf is one direction's copy buffer, small until it is filled.
+type spliceBuf struct {
+	bp   *[]byte
+	bulk bool
+}
+
+func getSpliceBuf() spliceBuf { return spliceBuf{bp: bufPool.Get().(*[]byte)} }
+
+// grow switches to the bulk buffer after a read of n bytes filled the
+// small one.
+func (b *spliceBuf) grow(n int) {
+	if b.bulk || n < len(*b.bp) {
+		return
+	}
+	bufPool.Put(b.bp)
+	b.bp, b.bulk = bulkBufPool.Get().(*[]byte), true
+}
+
+func (b *spliceBuf) put() {
+	if b.bulk {
+		bulkBufPool.Put(b.bp)
+	} else {
+		bufPool.Put(b.bp)
+	}
+}
 
 // circuit is one spliced pair of streams.
 type circuit struct {
@@ -103,14 +140,13 @@ func (s *Service) splice(src, dst Stream, lim limiter.Limit, trace Tracer) End {
 // The other direction carries on in the first two cases. eofEnd names who
 // closed on EOF.
 func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	sb := getSpliceBuf()
+	defer sb.put()
 	pace := newPacer(lim.Rate, s.cfg.Now)
 	max := lim.Data
 	var n int64
 	for {
-		chunk := pace.chunk(buf)
+		chunk := pace.chunk(*sb.bp)
 		if max > 0 {
 			if n >= max {
 				c.finish(EndLimitData)
@@ -138,6 +174,11 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 			}
 			n += int64(k)
 			c.trace.BytesRelayed(r == c.src, k)
+			if pace == nil {
+				// A paced direction reads at most a burst, no
+				// more than spliceBufSize, at a time.
+				sb.grow(k)
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			c.finish(eofEnd)

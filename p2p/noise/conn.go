@@ -47,7 +47,7 @@ type Conn struct {
 	rhdr   [2]byte
 	rhdrN  int     // bytes of rhdr read so far
 	rbuf   *[]byte // pooled; held only mid-frame or while rpt is not empty
-	rbodyN int     // ciphertext bytes read into rbuf so far
+	rbodyN int     // bytes read into rbuf so far (ciphertext, then 0–2 of the next length)
 	rpt    []byte  // decrypted plaintext not yet delivered (inside rbuf)
 	rerr   error   // sticky read error
 
@@ -111,7 +111,9 @@ func (c *Conn) readFrame() error {
 			return c.readFailed(err)
 		}
 		frame := (*c.rbuf)[:n]
-		c.rhdrN, c.rbodyN = 0, 0
+		// Whatever fill read past the frame is the next frame's length.
+		c.rhdrN = copy(c.rhdr[:], (*c.rbuf)[n:c.rbodyN])
+		c.rbodyN = 0
 		pt, err := c.dec.Decrypt(frame[:0], nil, frame)
 		if err != nil {
 			c.releaseReadBuf()
@@ -130,23 +132,30 @@ func (c *Conn) readFrame() error {
 // timed-out call stopped, and returns its ciphertext length. The pooled
 // buffer is taken only once a length has arrived, so a Conn blocked waiting
 // for data holds none.
+//
+// Each read asks for the next frame's 2-byte length too (the buffer has
+// room for it after the largest frame): while bytes stream in, the next
+// length is usually there already, and a frame costs one read syscall
+// instead of two. fill returns as soon as the frame is complete; the
+// (0–2) bytes beyond it are in (*c.rbuf)[n:c.rbodyN].
 func (c *Conn) fill() (int, error) {
-	if err := c.readFull(c.rhdr[:], &c.rhdrN); err != nil {
+	if err := c.readAtLeast(c.rhdr[:], len(c.rhdr), &c.rhdrN); err != nil {
 		return 0, err
 	}
 	n := int(binary.BigEndian.Uint16(c.rhdr[:]))
 	if c.rbuf == nil {
 		c.rbuf = getFrameBuf()
 	}
-	return n, c.readFull((*c.rbuf)[:n], &c.rbodyN)
+	return n, c.readAtLeast((*c.rbuf)[:n+len(c.rhdr)], n, &c.rbodyN)
 }
 
-// readFull reads into dst[*got:] until dst is full, counting progress in got.
-func (c *Conn) readFull(dst []byte, got *int) error {
-	for *got < len(dst) {
+// readAtLeast reads into dst[*got:] until at least need bytes of dst are
+// filled, counting progress in got. It may fill more, up to len(dst).
+func (c *Conn) readAtLeast(dst []byte, need int, got *int) error {
+	for *got < need {
 		n, err := c.conn.Read(dst[*got:])
 		*got += n
-		if err != nil && *got < len(dst) {
+		if err != nil && *got < need {
 			return err
 		}
 	}

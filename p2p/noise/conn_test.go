@@ -3,6 +3,7 @@ package noise
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -372,5 +373,87 @@ func TestWriteWithHeader(t *testing.T) {
 				t.Fatal("bytes differ")
 			}
 		})
+	}
+}
+
+// countingLoop is a loopConn that counts Read calls: the syscalls a
+// socket would see.
+type countingLoop struct {
+	loopConn
+	reads int
+}
+
+func (l *countingLoop) Read(b []byte) (int, error) { l.reads++; return l.loopConn.Read(b) }
+
+// TestOneReadPerFrame checks the read-ahead of the next frame's length:
+// with frames already waiting, each costs one underlying Read, not two
+// (length, then body), and once all are delivered the Conn holds no
+// pooled buffer.
+func TestOneReadPerFrame(t *testing.T) {
+	c, s, _, _ := connPair(t)
+	loop := &countingLoop{}
+	c.conn, s.conn = loop, loop
+	sizes := []int{1, 4096, maxPlaintext, 100, maxPlaintext - 12, 0, 7}
+	var want []byte
+	for _, n := range sizes {
+		msg := randBytes(n)
+		want = append(want, msg...)
+		if n == 0 {
+			// An empty frame (Write skips empty writes).
+			frame, _ := c.enc.Encrypt(make([]byte, 2), nil, nil)
+			binary.BigEndian.PutUint16(frame, uint16(len(frame)-2))
+			loop.Write(frame)
+			continue
+		}
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes differ")
+	}
+	// One Read for the first length, then one per frame; the last one
+	// finds nothing beyond its frame.
+	if max := len(sizes) + 1; loop.reads > max {
+		t.Errorf("%d underlying Reads for %d frames, want at most %d", loop.reads, len(sizes), max)
+	}
+	if s.rbuf != nil {
+		t.Error("a Conn with nothing left to deliver holds a pooled buffer")
+	}
+}
+
+// TestReadTimeoutInReadAhead cuts the stream after a frame and one byte of
+// the next frame's length: the first frame is delivered, the next Read
+// times out holding no buffer, and resumes.
+func TestReadTimeoutInReadAhead(t *testing.T) {
+	leakcheck.Check(t)
+	c, s, rawClient, _ := connPair(t)
+	var wire bytes.Buffer
+	for _, m := range []string{"first", "second"} {
+		frame, _ := c.enc.Encrypt(nil, nil, []byte(m))
+		writeRawFrame(&wire, frame)
+	}
+	b := wire.Bytes()
+	cut := 2 + len("first") + tagSize + 1
+	buf := make([]byte, 16)
+	go rawClient.Write(b[:cut])
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "first" {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if s.rbuf != nil {
+		t.Error("a Conn waiting for a frame's length holds a pooled buffer")
+	}
+	s.SetReadDeadline(time.Now().Add(testTimeout))
+	go rawClient.Write(b[cut:])
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "second" {
+		t.Fatalf("got %q, %v", buf[:n], err)
 	}
 }

@@ -21,7 +21,9 @@
 // fail the handshake.
 //
 // Framing: 2-byte big-endian length, then the Noise message (at most 65535
-// bytes, so at most 65519 bytes of plaintext per frame).
+// bytes, so at most 65519 bytes of plaintext per frame). Reading a frame's
+// body also asks for the next frame's length, so a stream of frames costs
+// one read syscall per frame, not two.
 //
 // Memory: a Conn owns no frame buffer. Read keeps only the 2-byte length in
 // the Conn and takes a 64 KiB buffer from a package sync.Pool while a frame is
