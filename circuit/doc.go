@@ -39,7 +39,11 @@
 // carrying bulk data and switches to 65507 bytes, one yamux data frame
 // that fills one Noise frame, so a relayed MiB costs 16 writes (frames,
 // seals, syscalls) instead of 64. Paced directions keep 16 KiB (they read
-// at most a burst at a time). An unpaced direction takes no pacer at all.
+// at most a burst at a time), and so do directions with less than 1 MiB
+// of their data cap left: yamux keeps a session's largest write buffered
+// for the session's life, so a 64 KiB write would stay with both legs'
+// connections (and their reservations) after the circuit. An unpaced
+// direction takes no pacer at all.
 //
 // Fleets (MESH.md): when the reservation names another node and
 // Config.Forwarder is set, CONNECT forwards the circuit there (after the

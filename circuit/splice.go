@@ -34,9 +34,18 @@ const (
 // that fits one Noise frame (65535 bytes, 16 of them the tag), so each
 // write is one yamux frame, one Noise frame and one syscall, four times
 // fewer than with 16 KiB.
+//
+// The switch has a cost beyond the buffer: hashicorp/yamux's send loop
+// copies each body into a buffer it keeps for the session's life and never
+// shrinks, so one 64 KiB write makes both legs' connections hold 64 KiB
+// instead of 16 KiB until they close. A direction with less than
+// bulkMinBudget of its data cap left (the default 128 KiB cap, DCUtR's
+// few messages) therefore stays small: the syscalls it would save are a
+// handful, the memory would stay with the reservation.
 const (
 	spliceBufSize = 16 << 10
 	bulkBufSize   = 65535 - 16 - 12
+	bulkMinBudget = 1 << 20
 )
 
 var (
@@ -174,7 +183,7 @@ func (s *Service) copyDir(c *circuit, w, r Stream, lim limiter.Limit, eofEnd End
 			}
 			n += int64(k)
 			c.trace.BytesRelayed(r == c.src, k)
-			if pace == nil {
+			if pace == nil && (max <= 0 || max-n >= bulkMinBudget) {
 				// A paced direction reads at most a burst, no
 				// more than spliceBufSize, at a time.
 				sb.grow(k)

@@ -65,12 +65,17 @@ func TestSpliceWriteSizes(t *testing.T) {
 		name      string
 		readSize  int
 		rate      int64
+		data      int64 // the direction's data cap; 0 is none
 		maxWrites int
+		wantBulk  bool
 	}{
 		// One small read, then full bulk buffers.
-		{"bulk", 64 << 10, 0, 1 + mib/bulkBufSize + 1},
-		{"small reads, a write each", 1000, 0, mib/1000 + 1},
-		{"paced: at most a burst", 64 << 10, 1 << 40, mib / spliceBufSize},
+		{"bulk", 64 << 10, 0, 0, 1 + mib/bulkBufSize + 1, true},
+		{"small reads, a write each", 1000, 0, 0, mib/1000 + 1, false},
+		{"paced: at most a burst", 64 << 10, 1 << 40, 0, mib / spliceBufSize, false},
+		// Less than bulkMinBudget to go: not worth 64 KiB per session.
+		{"data cap under the bulk budget", 64 << 10, 0, bulkMinBudget - 1, mib / spliceBufSize, false},
+		{"data cap with room for bulk", 64 << 10, 0, 2 * mib, 1 + mib/bulkBufSize + 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,19 +83,29 @@ func TestSpliceWriteSizes(t *testing.T) {
 			s := testService(t)
 			src := &memStream{src: make([]byte, mib), readSize: tt.readSize}
 			dst := &memStream{readSize: 1}
-			if end := s.splice(src, dst, limiter.Limit{Rate: tt.rate}, NopTracer{}); end != EndSrcClosed && end != EndDstClosed {
+			want := int64(mib)
+			if tt.data > 0 {
+				want = min(want, tt.data)
+			}
+			end := s.splice(src, dst, limiter.Limit{Rate: tt.rate, Data: tt.data}, NopTracer{})
+			if end != EndSrcClosed && end != EndDstClosed && end != EndLimitData {
 				t.Fatalf("splice ended with %s", end)
 			}
-			if dst.written != mib {
-				t.Fatalf("%d bytes written, want %d", dst.written, mib)
+			if int64(dst.written) != want {
+				t.Fatalf("%d bytes written, want %d", dst.written, want)
 			}
 			if len(dst.writes) > tt.maxWrites {
 				t.Errorf("%d writes for 1 MiB, want at most %d", len(dst.writes), tt.maxWrites)
 			}
+			bulk := false
 			for _, w := range dst.writes {
-				if w > bulkBufSize || (tt.rate > 0 && w > spliceBufSize) {
+				if w > bulkBufSize {
 					t.Fatalf("a write of %d bytes", w)
 				}
+				bulk = bulk || w > spliceBufSize
+			}
+			if bulk != tt.wantBulk {
+				t.Errorf("writes above %d bytes: %v, want %v", spliceBufSize, bulk, tt.wantBulk)
 			}
 		})
 	}
