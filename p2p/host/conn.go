@@ -31,9 +31,19 @@ type Conn struct {
 	inbound    bool
 	relayed    bool // runs over a circuit (UpgradeRelayed)
 	opened     time.Time
-	log        *slog.Logger
 
 	inflight atomic.Int32 // inbound streams being negotiated or handled
+}
+
+// debug logs msg with the connection's peer and address. They are
+// formatted only when debug logging is on: a logger carrying them, made per
+// connection, held a few hundred bytes for each idle one.
+func (c *Conn) debug(msg string, args ...any) {
+	log := c.h.log
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	log.With("peer", c.remotePeer.String(), "remote", c.remote.String()).Debug(msg, args...)
 }
 
 // RemotePeer is the authenticated peer ID of the other side.
@@ -133,12 +143,12 @@ func (c *Conn) serve() {
 	for {
 		ms, err := c.mux.AcceptStream()
 		if err != nil {
-			c.log.Debug("connection closed", "err", err)
+			c.debug("connection closed", "err", err)
 			return
 		}
 		if int(c.inflight.Add(1)) > c.h.cfg.MaxStreamsPerConn {
 			c.inflight.Add(-1)
-			c.log.Debug("too many streams, resetting new one")
+			c.debug("too many streams, resetting new one")
 			ms.Reset()
 			continue
 		}

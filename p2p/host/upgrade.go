@@ -54,7 +54,7 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := newYamux(sc, true, h.log)
+	sess, err := newYamux(sc, true, h.yamux)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -85,7 +85,7 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := newYamux(sc, false, h.log)
+	sess, err := newYamux(sc, false, h.yamux)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -116,7 +116,6 @@ func (h *Host) newConn(mux muxedConn, ends endpoints, auth authenticated, label 
 		inbound:    inbound,
 		opened:     time.Now(),
 	}
-	c.log = h.log.With("peer", c.remotePeer.String(), "remote", c.remote.String())
 	return c
 }
 

@@ -34,14 +34,16 @@ type yamuxSession struct {
 	link *frameCoalescer
 }
 
-// newYamux starts a yamux session over sc.
-func newYamux(sc *noise.Conn, server bool, logger *slog.Logger) (yamuxSession, error) {
+// newYamux starts a yamux session over sc. cfg is the host's, built once by
+// yamuxConfig: yamux only reads it, and one per session cost every idle
+// connection a few hundred bytes.
+func newYamux(sc *noise.Conn, server bool, cfg *yamux.Config) (yamuxSession, error) {
 	link := &frameCoalescer{Conn: sc}
 	start := yamux.Client
 	if server {
 		start = yamux.Server
 	}
-	sess, err := start(link, yamuxConfig(logger))
+	sess, err := start(link, cfg)
 	if err != nil {
 		return yamuxSession{}, err
 	}
