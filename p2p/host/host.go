@@ -321,6 +321,12 @@ func (h *Host) addConn(c *Conn) bool {
 
 func (h *Host) removeConn(c *Conn) {
 	c.Close()
+	h.forgetConn(c)
+}
+
+// forgetConn is removeConn for a connection already closed.
+func (h *Host) forgetConn(c *Conn) {
+	c.debug("connection closed")
 	h.cfg.Tracer.ConnClosed(c.transport, c.inbound)
 	h.mu.Lock()
 	cs := slices.DeleteFunc(h.conns[c.remotePeer], func(x *Conn) bool { return x == c })

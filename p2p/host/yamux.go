@@ -37,8 +37,8 @@ type yamuxSession struct {
 // newYamux starts a yamux session over sc. cfg is the host's, built once by
 // yamuxConfig: yamux only reads it, and one per session cost every idle
 // connection a few hundred bytes.
-func newYamux(sc *noise.Conn, server bool, cfg *yamux.Config) (yamuxSession, error) {
-	link := &frameCoalescer{Conn: sc}
+func newYamux(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents) (yamuxSession, error) {
+	link := &frameCoalescer{Conn: sc, ev: ev}
 	start := yamux.Client
 	if server {
 		start = yamux.Server
