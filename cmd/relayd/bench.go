@@ -46,8 +46,8 @@ on bad usage.
   --metrics URL      the relay's admin /metrics (e.g.
                      http://127.0.0.1:9494/metrics): read before the
                      reservations and again after --hold, and report the
-                     relay's own RSS, heap, stacks and goroutines per
-                     reservation held (default none)
+                     relay's own RSS, CPU time, heap, stacks and goroutines
+                     per reservation held (default none)
   --json             print one JSON object instead of the table
 `
 

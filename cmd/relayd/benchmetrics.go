@@ -20,6 +20,7 @@ import (
 // made are the divisor.
 const (
 	metricRSS          = "process_resident_memory_bytes"
+	metricCPU          = "process_cpu_seconds_total"
 	metricHeapInuse    = "go_memstats_heap_inuse_bytes"
 	metricStackInuse   = "go_memstats_stack_inuse_bytes"
 	metricGoroutines   = "go_goroutines"
@@ -30,6 +31,7 @@ const (
 // when the relay does not export relayd_reservations_active.
 type relaySample struct {
 	RSS          float64 `json:"rss_bytes"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
 	HeapInuse    float64 `json:"heap_inuse_bytes"`
 	StackInuse   float64 `json:"stack_inuse_bytes"`
 	Goroutines   float64 `json:"goroutines"`
@@ -49,7 +51,10 @@ type relayMemory struct {
 	Reservations     float64 `json:"reservations"`
 	ReservationsFrom string  `json:"reservations_from"`
 	PerReservation   struct {
-		RSS        float64 `json:"rss_bytes"`
+		RSS float64 `json:"rss_bytes"`
+		// CPUMillis is the relay's CPU time from the first scrape to the
+		// second (handshakes, RESERVE, the idle hold) per reservation.
+		CPUMillis  float64 `json:"cpu_ms"`
 		HeapInuse  float64 `json:"heap_inuse_bytes"`
 		StackInuse float64 `json:"stack_inuse_bytes"`
 		Goroutines float64 `json:"goroutines"`
@@ -100,6 +105,7 @@ func parseRelaySample(r io.Reader) (relaySample, error) {
 		dst  *float64
 	}{
 		{metricRSS, &s.RSS},
+		{metricCPU, &s.CPUSeconds},
 		{metricHeapInuse, &s.HeapInuse},
 		{metricStackInuse, &s.StackInuse},
 		{metricGoroutines, &s.Goroutines},
@@ -157,6 +163,7 @@ func newRelayMemory(url string, before, after relaySample, made int) (*relayMemo
 	}
 	n := m.Reservations
 	m.PerReservation.RSS = (after.RSS - before.RSS) / n
+	m.PerReservation.CPUMillis = (after.CPUSeconds - before.CPUSeconds) * 1000 / n
 	m.PerReservation.HeapInuse = (after.HeapInuse - before.HeapInuse) / n
 	m.PerReservation.StackInuse = (after.StackInuse - before.StackInuse) / n
 	m.PerReservation.Goroutines = (after.Goroutines - before.Goroutines) / n
@@ -172,6 +179,7 @@ func writeRelayMemory(w io.Writer, m *relayMemory) error {
 	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v/(1<<20)) }
 	p := m.PerReservation
 	fmt.Fprintf(tw, "rss\t%s\t%s\t%s\n", mib(m.Before.RSS), mib(m.After.RSS), kib(p.RSS))
+	fmt.Fprintf(tw, "cpu\t%.2fs\t%.2fs\t%.3f ms\n", m.Before.CPUSeconds, m.After.CPUSeconds, p.CPUMillis)
 	fmt.Fprintf(tw, "heap in use\t%s\t%s\t%s\n", mib(m.Before.HeapInuse), mib(m.After.HeapInuse), kib(p.HeapInuse))
 	fmt.Fprintf(tw, "stacks in use\t%s\t%s\t%s\n", mib(m.Before.StackInuse), mib(m.After.StackInuse), kib(p.StackInuse))
 	fmt.Fprintf(tw, "goroutines\t%.0f\t%.0f\t%.2f\n", m.Before.Goroutines, m.After.Goroutines, p.Goroutines)

@@ -40,7 +40,7 @@ func TestBenchRelayMetrics(t *testing.T) {
 			t.Fatalf("bench exit %d: %s%s", code, out.String(), errOut.String())
 		}
 		if !asJSON {
-			for _, want := range []string{"6 reservations (counted by relay)", "per reservation", "rss", "heap in use", "stacks in use", "goroutines"} {
+			for _, want := range []string{"6 reservations (counted by relay)", "per reservation", "rss", "cpu", "heap in use", "stacks in use", "goroutines"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("table lacks %q:\n%s", want, out.String())
 				}
@@ -60,7 +60,7 @@ func TestBenchRelayMetrics(t *testing.T) {
 		if m.ReservationsFrom != "relay" || m.Reservations != 6 || m.After.Reservations < 6 {
 			t.Errorf("reservations %v from %q (after %v), want 6 from the relay's gauge", m.Reservations, m.ReservationsFrom, m.After.Reservations)
 		}
-		if !(m.After.RSS > 0 && m.After.HeapInuse > 0 && m.After.StackInuse > 0) {
+		if !(m.After.RSS > 0 && m.After.CPUSeconds > 0 && m.After.HeapInuse > 0 && m.After.StackInuse > 0) {
 			t.Errorf("after = %+v, want positive memory figures", m.After)
 		}
 		// Each held connection parks goroutines on both of its ends.
@@ -88,6 +88,8 @@ func TestBenchRelayMetricsUnreachable(t *testing.T) {
 func TestParseRelaySample(t *testing.T) {
 	const base = `# TYPE process_resident_memory_bytes gauge
 process_resident_memory_bytes 1.048576e+08
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 2.5
 # TYPE go_memstats_heap_inuse_bytes gauge
 go_memstats_heap_inuse_bytes 4e+07
 # TYPE go_memstats_stack_inuse_bytes gauge
@@ -101,9 +103,9 @@ go_goroutines 3012
 		want    relaySample
 		wantErr string
 	}{
-		{"go-libp2p: no gauge", base, relaySample{RSS: 1 << 20 * 100, HeapInuse: 4e7, StackInuse: 2e7, Goroutines: 3012, Reservations: -1}, ""},
+		{"go-libp2p: no gauge", base, relaySample{RSS: 1 << 20 * 100, CPUSeconds: 2.5, HeapInuse: 4e7, StackInuse: 2e7, Goroutines: 3012, Reservations: -1}, ""},
 		{"relayd: gauge", base + "# TYPE relayd_reservations_active gauge\nrelayd_reservations_active 1000\n",
-			relaySample{RSS: 1 << 20 * 100, HeapInuse: 4e7, StackInuse: 2e7, Goroutines: 3012, Reservations: 1000}, ""},
+			relaySample{RSS: 1 << 20 * 100, CPUSeconds: 2.5, HeapInuse: 4e7, StackInuse: 2e7, Goroutines: 3012, Reservations: 1000}, ""},
 		{"missing rss", strings.Replace(base, "process_resident_memory_bytes", "other", -1), relaySample{}, "process_resident_memory_bytes"},
 		{"not metrics", "<html>hello</html>\n", relaySample{}, "parse metrics"},
 	}
@@ -122,14 +124,14 @@ go_goroutines 3012
 }
 
 func TestNewRelayMemory(t *testing.T) {
-	before := relaySample{RSS: 100 << 20, HeapInuse: 10 << 20, StackInuse: 1 << 20, Goroutines: 20, Reservations: 0}
-	after := relaySample{RSS: 100<<20 + 1000*20<<10, HeapInuse: 10<<20 + 1000*8<<10, StackInuse: 1<<20 + 1000*6<<10, Goroutines: 3020, Reservations: 1000}
+	before := relaySample{RSS: 100 << 20, CPUSeconds: 1, HeapInuse: 10 << 20, StackInuse: 1 << 20, Goroutines: 20, Reservations: 0}
+	after := relaySample{RSS: 100<<20 + 1000*20<<10, CPUSeconds: 3, HeapInuse: 10<<20 + 1000*8<<10, StackInuse: 1<<20 + 1000*6<<10, Goroutines: 3020, Reservations: 1000}
 	m, err := newRelayMemory("u", before, after, 1200)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := m.PerReservation
-	if m.Reservations != 1000 || m.ReservationsFrom != "relay" || p.RSS != 20<<10 || p.HeapInuse != 8<<10 || p.StackInuse != 6<<10 || p.Goroutines != 3 {
+	if m.Reservations != 1000 || m.ReservationsFrom != "relay" || p.RSS != 20<<10 || p.CPUMillis != 2 || p.HeapInuse != 8<<10 || p.StackInuse != 6<<10 || p.Goroutines != 3 {
 		t.Errorf("got %+v per %v from %s", p, m.Reservations, m.ReservationsFrom)
 	}
 	// Without the gauge (another relay), bench's count divides.
