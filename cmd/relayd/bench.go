@@ -47,7 +47,9 @@ on bad usage.
                      http://127.0.0.1:9494/metrics): read before the
                      reservations and again after --hold, and report the
                      relay's own RSS, CPU time, heap, stacks and goroutines
-                     per reservation held (default none)
+                     per reservation held; the divisor is the growth of its
+                     relayd_reservations_active, so let the clients of an
+                     earlier run leave first (default none)
   --json             print one JSON object instead of the table
 `
 
