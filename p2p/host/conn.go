@@ -259,22 +259,35 @@ func (c *Conn) startRemoval() {
 // accept backlog full) leaves pending above the streams to come; this
 // goroutine then waits in AcceptStream for the next one, as a per-
 // connection loop always did, and ends with the session.
+//
+// AcceptStream fails either because the session ended or because yamux
+// took a stream from its backlog and could not send its window update;
+// the second consumed an announced stream like a success does.
 func (c *Conn) acceptStreams() {
 	for {
 		ms, err := c.mux.AcceptStream()
+		ended := err != nil && isClosed(c.mux.Done())
 		c.acc.mu.Lock()
-		if err == nil {
+		if !ended {
 			c.acc.pending = max(c.acc.pending-1, 0)
 		}
-		last := err != nil || c.acc.pending == 0
+		last := ended || c.acc.pending == 0
 		c.acc.running = !last
 		c.acc.mu.Unlock()
-		if err != nil {
-			return
+		if err == nil {
+			c.serveStream(ms, !last)
 		}
-		c.serveStream(ms, !last)
 		if last {
 			return
 		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
