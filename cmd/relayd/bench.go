@@ -43,6 +43,13 @@ on bad usage.
   --bytes SIZE       bytes to send, plain or with KiB, MiB or GiB; 0 skips
                      the phase (default 64MiB)
   --timeout DURATION bound on the whole run (default 5m)
+  --metrics URL      the relay's admin /metrics (e.g.
+                     http://127.0.0.1:9494/metrics): read before the
+                     reservations and again after --hold, and report the
+                     relay's own RSS, CPU time, heap, stacks and goroutines
+                     per reservation held; the divisor is the growth of its
+                     relayd_reservations_active, so let the clients of an
+                     earlier run leave first (default none)
   --json             print one JSON object instead of the table
 `
 
@@ -57,6 +64,7 @@ type benchConfig struct {
 	circuits     int
 	bytes        int64
 	timeout      time.Duration
+	metrics      string
 	json         bool
 }
 
@@ -95,6 +103,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.IntVar(&cfg.circuits, "circuits", 50, "")
 	fs.Var(sizeValue{&cfg.bytes}, "bytes", "")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "")
+	fs.StringVar(&cfg.metrics, "metrics", "", "")
 	fs.BoolVar(&cfg.json, "json", false, "")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -129,6 +138,8 @@ func (c benchConfig) check() error {
 		return errors.New("--timeout: want more than 0")
 	case c.hold >= c.timeout:
 		return fmt.Errorf("--hold %v: want less than --timeout (%v)", c.hold, c.timeout)
+	case c.metrics != "":
+		return checkMetricsURL(c.metrics)
 	}
 	return nil
 }
@@ -139,6 +150,9 @@ type benchReport struct {
 	Reservations reservationPhase `json:"reservations"`
 	Circuits     *circuitPhase    `json:"circuits,omitempty"`
 	Throughput   *throughputPhase `json:"throughput,omitempty"`
+	// RelayMemory is the relay's own account of the held reservations
+	// (--metrics).
+	RelayMemory *relayMemory `json:"relay_memory,omitempty"`
 }
 
 type reservationPhase struct {
@@ -182,7 +196,13 @@ func writeBenchTable(w io.Writer, rep *benchReport) error {
 	if t := rep.Throughput; t != nil {
 		fmt.Fprintf(tw, "throughput\t%s\t%.1f MiB/s\t-\t-\t-\t-\n", formatSize(t.Bytes), t.MiBPerSecond)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.RelayMemory != nil {
+		return writeRelayMemory(w, rep.RelayMemory)
+	}
+	return nil
 }
 
 func latencyCells(l latencyStats) string {

@@ -163,6 +163,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--timeout", "0s", addr}, "--timeout: want more than 0"},
 		{[]string{"bench", "--hold", "1m", "--timeout", "30s", addr}, "want less than --timeout"},
 		{[]string{"bench", "--timeout", "soon", addr}, "invalid value"},
+		{[]string{"bench", "--metrics", "127.0.0.1:9494", addr}, "--metrics \"127.0.0.1:9494\": want the relay's admin URL"},
+		{[]string{"bench", "--metrics", "ftp://x/metrics", addr}, "want the relay's admin URL"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

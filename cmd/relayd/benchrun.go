@@ -27,6 +27,13 @@ const benchChunk = 64 << 10
 // bench runs the phases in order. Every client host it creates is closed
 // before it returns; progress lines (the hold) go to progress.
 func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchReport, error) {
+	var before relaySample
+	if cfg.metrics != "" {
+		var err error
+		if before, err = scrapeRelay(ctx, cfg.metrics); err != nil {
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+	}
 	clients, res, err := benchReservations(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reservations: %w", withLimitHint(err))
@@ -37,6 +44,11 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 		return nil, err
 	}
 	rep.Reservations.HeldSeconds = cfg.hold.Seconds()
+	if cfg.metrics != "" {
+		if rep.RelayMemory, err = relayMemoryAfter(ctx, cfg.metrics, before, len(clients)); err != nil {
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+	}
 	if cfg.circuits > 0 {
 		if rep.Circuits, err = benchCircuits(ctx, cfg, clients[1], clients[0]); err != nil {
 			return nil, fmt.Errorf("circuits: %w", withLimitHint(err))
@@ -48,6 +60,16 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 		}
 	}
 	return rep, nil
+}
+
+// relayMemoryAfter scrapes the relay while the reservations are held and
+// compares with before.
+func relayMemoryAfter(ctx context.Context, url string, before relaySample, held int) (*relayMemory, error) {
+	after, err := scrapeRelay(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return newRelayMemory(url, before, after, held)
 }
 
 // withLimitHint explains the refusals a benchmark usually meets: a relay's

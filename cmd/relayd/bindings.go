@@ -106,6 +106,8 @@ func bindings(c *Config) []binding {
 			boolValue{&c.Pprof}},
 		{"drain_timeout", "DURATION", "on SIGTERM or SIGINT, how long open circuits may run before they are closed",
 			durationValue{&c.DrainTimeout}},
+		{"memory_limit_percent", "N", "without GOMEMLIMIT, Go's memory limit as a percentage of the container's; 0 = off",
+			intValue[int]{&c.MemoryLimitPercent}},
 		{"redis", "URL", "Redis shared by a fleet (redis://, rediss://, cluster: ?addr=...); empty = single node",
 			stringValue{&c.Redis}},
 		{"redis_sentinel_master", "NAME", "Redis Sentinel master name; redis then names the Sentinels",

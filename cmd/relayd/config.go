@@ -268,6 +268,15 @@ type Config struct {
 	// 30s. Zero closes open circuits at once; negative is an error.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 
+	// When the GOMEMLIMIT environment variable is unset and relayd runs
+	// in a container with a memory limit (the cgroup v2 memory.max or
+	// cgroup v1 memory.limit_in_bytes it sees under /sys/fs/cgroup), Go's
+	// soft memory limit is set to this percentage of it, so the garbage
+	// collector works harder near the limit instead of the kernel killing
+	// relayd. GOMEMLIMIT, when set, always wins. Default: 90. Zero turns
+	// it off; above 100 is an error.
+	MemoryLimitPercent int `yaml:"memory_limit_percent"`
+
 	// Redis shared by a fleet of relayd nodes: redis://[user:password@]host:port[/db],
 	// rediss://... for TLS, or a Redis Cluster as
 	// redis://host1:port?addr=host2:port&addr=host3:port. Reservations
@@ -377,6 +386,7 @@ func defaultConfig() Config {
 		AdminListen:              "127.0.0.1:9494",
 		Pprof:                    false,
 		DrainTimeout:             30 * time.Second,
+		MemoryLimitPercent:       90,
 		Redis:                    "",
 		RedisSentinelMaster:      "",
 		RedisPrefix:              "relayd:",
@@ -438,6 +448,7 @@ func (c Config) Validate() error {
 		{"log_format", checkOneOf(c.LogFormat, logFormats)},
 		{"admin_listen", checkAdminListen(c.AdminListen)},
 		{"drain_timeout", checkNonNegative(c.DrainTimeout)},
+		{"memory_limit_percent", checkPercent(c.MemoryLimitPercent)},
 		{"redis", checkRedisURL(c.Redis)},
 		{"redis_sentinel_master", c.checkSentinelMaster()},
 		{"redis_prefix", checkRedisPrefix(c.RedisPrefix)},

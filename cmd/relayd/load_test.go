@@ -213,6 +213,7 @@ log_format: json
 admin_listen: 127.0.0.1:0
 pprof: true
 drain_timeout: 5s
+memory_limit_percent: 75
 redis: redis://127.0.0.1:26379?addr=127.0.0.1:26380
 redis_sentinel_master: relays
 redis_prefix: "fleet1:"

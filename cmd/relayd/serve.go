@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 // second signal is main's business: it exits at once. SIGHUP reloads the
 // limits through reload.
 func serve(ctx context.Context, cfg Config, logger *slog.Logger, reload loader) error {
+	defer applyMemoryLimit(cfg.MemoryLimitPercent, os.Getenv, "/", logger)()
 	key, created, err := identity.LoadOrCreateKeyFile(cfg.Identity)
 	if err != nil {
 		return err

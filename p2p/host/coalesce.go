@@ -61,6 +61,29 @@ type frameCoalescer struct {
 	in    []byte // frames to hand to yamux at the next frame boundary
 
 	pings atomic.Uint32
+
+	// ev hears of streams the peer opens and of the link closing, so the
+	// host needs no goroutine per connection parked in AcceptStream (see
+	// Conn.acceptStreams). Nil for links the host does not serve.
+	ev linkEvents
+}
+
+// linkEvents is what a frameCoalescer tells its connection.
+type linkEvents interface {
+	// streamOpening: a SYN (a new stream) was handed to yamux. Called on
+	// yamux's receive loop; must not block.
+	streamOpening()
+	// linkClosed: yamux closed the session, whatever the reason.
+	linkClosed()
+}
+
+// Close is called by yamux, once, when the session ends.
+func (c *frameCoalescer) Close() error {
+	err := c.Conn.Close()
+	if c.ev != nil {
+		c.ev.linkClosed()
+	}
+	return err
 }
 
 func (c *frameCoalescer) Write(p []byte) (int, error) {
@@ -154,6 +177,9 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 				if c.rhdr[1] == yamuxTypeData {
 					c.rbody = binary.BigEndian.Uint32(c.rhdr[8:])
 				}
+				if c.ev != nil && opensStream(c.rhdr[:]) {
+					c.ev.streamOpening()
+				}
 				c.rhdrN, c.rout = 0, 0
 			}
 			return n, nil
@@ -173,6 +199,12 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 			c.rhdrN = 0
 		}
 	}
+}
+
+// opensStream: a data or window update frame with SYN, which yamux takes
+// as a new stream from the peer.
+func opensStream(h []byte) bool {
+	return (h[1] == yamuxTypeData || h[1] == yamuxTypeWindowUpdate) && binary.BigEndian.Uint16(h[2:])&yamuxFlagSYN != 0
 }
 
 func isOurPingAck(h []byte) bool {

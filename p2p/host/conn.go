@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,9 +32,39 @@ type Conn struct {
 	inbound    bool
 	relayed    bool // runs over a circuit (UpgradeRelayed)
 	opened     time.Time
-	log        *slog.Logger
 
 	inflight atomic.Int32 // inbound streams being negotiated or handled
+
+	acc acceptState // on-demand stream acceptance (yamux)
+}
+
+// acceptState is how a yamux connection's inbound streams are accepted
+// without a goroutine parked in AcceptStream for the connection's whole
+// life: one per idle connection cost 4 KiB of stack and a g, a sixth of an
+// idle reservation's memory. The link (frameCoalescer) sees each SYN go to
+// yamux and starts an acceptStreams goroutine if none runs; that goroutine
+// ends when every stream announced so far has been accepted. The link
+// also reports the session's end, which removes the connection (what the
+// goroutine did when AcceptStream failed).
+type acceptState struct {
+	mu       sync.Mutex
+	onDemand bool // a yamux session (set before run; read by run only)
+	started  bool // run recorded the connection: goroutines may start
+	running  bool // an acceptStreams goroutine exists
+	pending  int  // SYNs handed to yamux minus streams accepted
+	closed   bool // the session ended
+	removed  bool // its removal has begun
+}
+
+// debug logs msg with the connection's peer and address. They are
+// formatted only when debug logging is on: a logger carrying them, made per
+// connection, held a few hundred bytes for each idle one.
+func (c *Conn) debug(msg string, args ...any) {
+	log := c.h.log
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	log.With("peer", c.remotePeer.String(), "remote", c.remote.String()).Debug(msg, args...)
 }
 
 // RemotePeer is the authenticated peer ID of the other side.
@@ -127,27 +158,136 @@ func (c *Conn) newStream(ctx context.Context, proto string, negotiate func(Muxed
 }
 
 // serve accepts the peer's streams until the connection ends. It is the
-// goroutine that owns the connection.
+// goroutine that owns a connection whose muxer cannot report new streams
+// (QUIC); yamux connections are served on demand instead (acceptState).
 func (c *Conn) serve() {
 	defer c.h.removeConn(c)
 	for {
 		ms, err := c.mux.AcceptStream()
 		if err != nil {
-			c.log.Debug("connection closed", "err", err)
 			return
 		}
-		if int(c.inflight.Add(1)) > c.h.cfg.MaxStreamsPerConn {
-			c.inflight.Add(-1)
-			c.log.Debug("too many streams, resetting new one")
-			ms.Reset()
-			continue
+		c.serveStream(ms, true)
+	}
+}
+
+// serveStream runs the handler of ms, in a goroutine of its own if spawn,
+// unless the connection already has MaxStreamsPerConn streams in flight.
+func (c *Conn) serveStream(ms MuxedStream, spawn bool) {
+	if int(c.inflight.Add(1)) > c.h.cfg.MaxStreamsPerConn {
+		c.inflight.Add(-1)
+		c.debug("too many streams, resetting new one")
+		ms.Reset()
+		return
+	}
+	handle := func() {
+		defer c.inflight.Add(-1)
+		c.h.handleStream(c, ms)
+	}
+	if !spawn {
+		handle()
+		return
+	}
+	if !c.h.goTracked(handle) {
+		c.inflight.Add(-1)
+		ms.Reset()
+	}
+}
+
+// startOnDemand is run's part for a yamux connection: streams announced
+// before it, and a session that ended before it, are dealt with now.
+func (c *Conn) startOnDemand() {
+	c.acc.mu.Lock()
+	c.acc.started = true
+	accept := c.acc.pending > 0 && !c.acc.closed
+	c.acc.running = accept
+	remove := c.acc.closed && !c.acc.removed
+	c.acc.removed = c.acc.removed || remove
+	c.acc.mu.Unlock()
+	if remove {
+		c.startRemoval()
+	}
+	if accept {
+		c.startAcceptor()
+	}
+}
+
+func (c *Conn) streamOpening() {
+	c.acc.mu.Lock()
+	c.acc.pending++
+	start := c.acc.started && !c.acc.running && !c.acc.closed
+	c.acc.running = c.acc.running || start
+	c.acc.mu.Unlock()
+	if start {
+		c.startAcceptor()
+	}
+}
+
+func (c *Conn) linkClosed() {
+	c.acc.mu.Lock()
+	c.acc.closed = true
+	remove := c.acc.started && !c.acc.removed
+	c.acc.removed = c.acc.removed || remove
+	c.acc.mu.Unlock()
+	if remove {
+		c.startRemoval()
+	}
+}
+
+// startAcceptor starts acceptStreams. Once the host is closing it does
+// not: Close closes the connection, streams and all.
+func (c *Conn) startAcceptor() {
+	if !c.h.goTracked(c.acceptStreams) {
+		c.acc.mu.Lock()
+		c.acc.running = false
+		c.acc.mu.Unlock()
+	}
+}
+
+// startRemoval removes the ended connection in a goroutine Close waits
+// for, or, once the host is closing, right here: in yamux's Close, called
+// by the host's Close or by the session's own receive loop, never under
+// a lock of the host's.
+func (c *Conn) startRemoval() {
+	if !c.h.goTracked(func() { c.h.removeConn(c) }) {
+		c.h.forgetConn(c)
+	}
+}
+
+// acceptStreams accepts streams until every SYN seen so far has its
+// stream, and serves the last one itself. A SYN that yamux refused (its
+// accept backlog full) leaves pending above the streams to come; this
+// goroutine then waits in AcceptStream for the next one, as a per-
+// connection loop always did, and ends with the session.
+//
+// AcceptStream fails either because the session ended or because yamux
+// took a stream from its backlog and could not send its window update;
+// the second consumed an announced stream like a success does.
+func (c *Conn) acceptStreams() {
+	for {
+		ms, err := c.mux.AcceptStream()
+		ended := err != nil && isClosed(c.mux.Done())
+		c.acc.mu.Lock()
+		if !ended {
+			c.acc.pending = max(c.acc.pending-1, 0)
 		}
-		if !c.h.goTracked(func() {
-			defer c.inflight.Add(-1)
-			c.h.handleStream(c, ms)
-		}) {
-			c.inflight.Add(-1)
-			ms.Reset()
+		last := ended || c.acc.pending == 0
+		c.acc.running = !last
+		c.acc.mu.Unlock()
+		if err == nil {
+			c.serveStream(ms, !last)
 		}
+		if last {
+			return
+		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

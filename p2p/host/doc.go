@@ -57,11 +57,20 @@
 // answers).
 //
 // Goroutines: the host owns every goroutine it starts (handshakes,
-// connection servers, stream handlers) and Close joins them all. Each is
-// started through goTracked, which adds to the WaitGroup under the host's
-// lock only while the host is open, so no Add races Close's Wait; once
-// Close has begun, a new connection is closed and a new stream reset
-// instead.
+// connection servers, stream acceptors and handlers, removals) and Close
+// joins them all. Each is started through goTracked, which adds to the
+// WaitGroup under the host's lock only while the host is open, so no Add
+// races Close's Wait; once Close has begun, a new connection is closed and
+// a new stream reset instead.
+//
+// An idle yamux connection costs yamux's two goroutines (receive and send
+// loops, 4 KiB of stack each) and none of the host's: the link under the
+// session (frameCoalescer) reports each SYN it hands to yamux, which
+// starts an acceptor goroutine if none runs; the acceptor ends once every
+// stream announced has been accepted, serving the last one itself. The
+// link also reports the session's end, which removes the connection. A
+// QUIC connection, whose muxer reports nothing, has a goroutine parked in
+// AcceptStream (Conn.serve) for its whole life.
 //
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -110,6 +111,7 @@ type Host struct {
 	noise      *noise.Identity // this host's side of every Noise handshake
 	transports []transport.Transport
 	adm        *admission
+	yamux      *yamux.Config // every session's, read-only
 
 	mu           sync.Mutex
 	handlers     map[string]Handler
@@ -153,6 +155,7 @@ func New(cfg Config) (*Host, error) {
 		log:        cfg.Logger,
 		transports: transports,
 		adm:        newAdmission(cfg.ConnLimits),
+		yamux:      yamuxConfig(cfg.Logger),
 		handlers:   make(map[string]Handler),
 		conns:      make(map[identity.PeerID][]*Conn),
 	}
@@ -318,6 +321,12 @@ func (h *Host) addConn(c *Conn) bool {
 
 func (h *Host) removeConn(c *Conn) {
 	c.Close()
+	h.forgetConn(c)
+}
+
+// forgetConn is removeConn for a connection already closed.
+func (h *Host) forgetConn(c *Conn) {
+	c.debug("connection closed")
 	h.cfg.Tracer.ConnClosed(c.transport, c.inbound)
 	h.mu.Lock()
 	cs := slices.DeleteFunc(h.conns[c.remotePeer], func(x *Conn) bool { return x == c })
@@ -381,7 +390,7 @@ func (h *Host) handleStream(c *Conn, ms MuxedStream) {
 	ms.SetDeadline(time.Now().Add(h.cfg.StreamNegotiationTimeout))
 	proto, err := mss.Negotiate(ms, func(p string) bool { _, ok := h.handler(p); return ok })
 	if err != nil {
-		c.log.Debug("stream negotiation failed", "err", err)
+		c.debug("stream negotiation failed", "err", err)
 		ms.Reset()
 		return
 	}

@@ -38,7 +38,7 @@ func (h *Host) handleIdentify(s *Stream) {
 	s.SetWriteDeadline(time.Now().Add(identifyTimeout))
 	msg := h.identifyMessage(s.conn.RemoteMultiaddr())
 	if err := pbio.WriteDelimited(s, msg); err != nil {
-		s.conn.log.Debug("identify write failed", "err", err)
+		s.conn.debug("identify write failed", "err", err)
 		s.Reset()
 	}
 }

@@ -172,7 +172,12 @@ func (h *Host) run(c *Conn, start time.Time) error {
 		return ErrClosed
 	}
 	h.cfg.Tracer.ConnOpened(c.transport, c.inbound, time.Since(start))
-	c.log.Debug("peer connected")
+	c.debug("peer connected")
+	if c.acc.onDemand {
+		c.startOnDemand()
+		h.watch.notify(c)
+		return nil
+	}
 	// A fresh goroutine serves the connection: this one's stack grew
 	// during the handshake's crypto and would stay large for the
 	// connection's whole life (2 KiB instead of 4 KiB or more).

@@ -54,11 +54,12 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := newYamux(sc, true, h.log)
+	c := &Conn{}
+	sess, err := newYamux(sc, true, h.yamux, c)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(sess, raw, sc, label, true), nil
+	return h.initConn(c, sess, raw, sc, label, true), nil
 }
 
 // upgradeOutbound is upgradeInbound's initiator side. An empty p accepts
@@ -85,11 +86,12 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 		return nil, stageErr("timeout", ctx.Err())
 	}
 	raw.SetDeadline(time.Time{})
-	sess, err := newYamux(sc, false, h.log)
+	c := &Conn{}
+	sess, err := newYamux(sc, false, h.yamux, c)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
-	return h.newConn(sess, raw, sc, label, false), nil
+	return h.initConn(c, sess, raw, sc, label, false), nil
 }
 
 // endpoints are a connection's two addresses.
@@ -104,19 +106,27 @@ type authenticated interface {
 	RemotePublicKey() identity.PublicKey
 }
 
+// newConn makes the Conn of a muxer that serves its streams only through
+// AcceptStream (QUIC): a goroutine per connection waits there.
 func (h *Host) newConn(mux muxedConn, ends endpoints, auth authenticated, label string, inbound bool) *Conn {
-	c := &Conn{
-		h:          h,
-		mux:        mux,
-		remotePeer: auth.RemotePeer(),
-		remoteKey:  auth.RemotePublicKey(),
-		local:      ends.LocalMultiaddr(),
-		remote:     ends.RemoteMultiaddr(),
-		transport:  label,
-		inbound:    inbound,
-		opened:     time.Now(),
-	}
-	c.log = h.log.With("peer", c.remotePeer.String(), "remote", c.remote.String())
+	return h.initConn(&Conn{}, mux, ends, auth, label, inbound)
+}
+
+// initConn fills in c. A yamux session's c was already handed to its link
+// as linkEvents: its streams are accepted on demand (Conn.acceptStreams).
+// The session is running, so the link may already have called c, which
+// touches only c.acc until run sets acc.started under acc.mu.
+func (h *Host) initConn(c *Conn, mux muxedConn, ends endpoints, auth authenticated, label string, inbound bool) *Conn {
+	c.h = h
+	c.mux = mux
+	c.remotePeer = auth.RemotePeer()
+	c.remoteKey = auth.RemotePublicKey()
+	c.local = ends.LocalMultiaddr()
+	c.remote = ends.RemoteMultiaddr()
+	c.transport = label
+	c.inbound = inbound
+	c.opened = time.Now()
+	_, c.acc.onDemand = mux.(yamuxSession)
 	return c
 }
 

@@ -37,14 +37,16 @@ type yamuxSession struct {
 	link *frameCoalescer
 }
 
-// newYamux starts a yamux session over sc.
-func newYamux(sc *noise.Conn, server bool, logger *slog.Logger) (yamuxSession, error) {
-	link := &frameCoalescer{Conn: sc}
+// newYamux starts a yamux session over sc. cfg is the host's, built once by
+// yamuxConfig: yamux only reads it, and one per session cost every idle
+// connection a few hundred bytes.
+func newYamux(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents) (yamuxSession, error) {
+	link := &frameCoalescer{Conn: sc, ev: ev}
 	start := yamux.Client
 	if server {
 		start = yamux.Server
 	}
-	sess, err := start(link, yamuxConfig(logger))
+	sess, err := start(link, cfg)
 	if err != nil {
 		return yamuxSession{}, err
 	}
