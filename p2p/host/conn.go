@@ -142,7 +142,7 @@ func (c *Conn) serve() {
 			ms.Reset()
 			continue
 		}
-		if !c.h.goTracked(func() {
+		if !c.h.goTask(func() {
 			defer c.inflight.Add(-1)
 			c.h.handleStream(c, ms)
 		}) {

@@ -61,7 +61,8 @@
 // started through goTracked, which adds to the WaitGroup under the host's
 // lock only while the host is open, so no Add races Close's Wait; once
 // Close has begun, a new connection is closed and a new stream reset
-// instead.
+// instead. Handshakes and stream handlers go through goTask, which hands
+// them to an idle worker whose stack has already grown (workers.go).
 //
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a
