@@ -59,9 +59,9 @@ type frameCoalescer struct {
 	// noHoldOpen turns that off (CoalesceYamux).
 	open       []byte
 	noHoldOpen bool
-	omu  sync.Mutex
-	out  []byte      // frames to write at the next frame boundary
-	outN atomic.Bool // out is not empty
+	omu        sync.Mutex
+	out        []byte      // frames to write at the next frame boundary
+	outN       atomic.Bool // out is not empty
 
 	// read side (receive loop only)
 	rhdr  [yamuxHeaderSize]byte
