@@ -93,7 +93,7 @@ func NegotiateBuffered(rw ReadDeadliner, supported func(proto string) bool, dead
 	}
 	// The proposal arrived with the header (one muxer frame): read the rest
 	// of it, then answer it together with our header.
-	p, err := ReadMessage(io.MultiReader(bytes.NewReader(first[:]), rw))
+	p, err := readMessageAfter(first[0], rw)
 	if err != nil {
 		return "", fmt.Errorf("mss: reading proposal: %w", err)
 	}
@@ -108,4 +108,27 @@ func NegotiateBuffered(rw ReadDeadliner, supported func(proto string) bool, dead
 		return "", fmt.Errorf("mss: writing header and %q: %w", na, err)
 	}
 	return answerProposals(rw, supported, maxProposals-1)
+}
+
+// readMessageAfter is ReadMessage for a message whose first byte was read
+// already. A one-byte length (every protocol ID under 128 bytes) is read
+// without the generic decoder.
+func readMessageAfter(first byte, r io.Reader) (string, error) {
+	if first >= 0x80 {
+		return ReadMessage(io.MultiReader(bytes.NewReader([]byte{first}), r))
+	}
+	if first == 0 {
+		return "", fmt.Errorf("%w: empty message", ErrMalformed)
+	}
+	b := make([]byte, first)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", fmt.Errorf("mss: reading message: %w", err)
+	}
+	if b[len(b)-1] != '\n' {
+		return "", fmt.Errorf("%w: message %q lacks trailing newline", ErrMalformed, b)
+	}
+	return string(b[:len(b)-1]), nil
 }
