@@ -25,8 +25,9 @@ const (
 // workerPool is the host's idle workers. Its zero value is ready: goTask
 // makes the channel under the host's lock.
 type workerPool struct {
-	tasks chan func() // unbuffered: a send succeeds only if a worker waits
-	idle  atomic.Int32
+	tasks   chan func() // unbuffered: a send succeeds only if a worker waits
+	idle    atomic.Int32
+	spawned atomic.Int64 // workers started, for tests
 }
 
 // goTask runs fn on an idle worker, or on a new one, which Close waits
@@ -44,6 +45,7 @@ func (h *Host) goTask(fn func()) bool {
 	select {
 	case h.workers.tasks <- fn:
 	default:
+		h.workers.spawned.Add(1)
 		h.wg.Go(func() { h.work(fn) })
 	}
 	return true
