@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -136,15 +137,26 @@ func (s *Service) record(p limiter.Peer, expire time.Time) (g limiter.Grant, ref
 }
 
 // reservationAddrs are the relay's advertised addresses, each ending in
-// /p2p/<relay> exactly once. Never empty while the host listens.
+// /p2p/<relay> exactly once. Never empty while the host listens. The
+// encoding is kept while the host's addresses stay the same, as they do
+// between two listener or announce changes: building it anew (a base58
+// peer ID parsed per address) was a few percent of a reservation's CPU.
+// The slices returned are shared: callers only encode them.
 func (s *Service) reservationAddrs() [][]byte {
+	addrs := s.host.Addrs()
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.addrOut != nil && slices.EqualFunc(addrs, s.addrIn, ma.Multiaddr.Equal) {
+		return s.addrOut
+	}
 	self, _ := ma.NewComponent("p2p", s.host.ID().String())
-	var out [][]byte
-	for _, a := range s.host.Addrs() {
+	out := make([][]byte, 0, len(addrs))
+	for _, a := range addrs {
 		if _, err := a.ValueForProtocol(ma.P_P2P); err != nil {
 			a = a.Encapsulate(self)
 		}
 		out = append(out, a.Bytes())
 	}
+	s.addrIn, s.addrOut = addrs, out
 	return out
 }

@@ -111,6 +111,10 @@ type Service struct {
 
 	reserveMu sync.Mutex // serialises quota check + store write per node
 
+	addrMu  sync.Mutex     // guards the reservationAddrs cache
+	addrIn  []ma.Multiaddr // host addresses addrOut was built from
+	addrOut [][]byte
+
 	draining atomic.Bool  // set by Drain: refuse RESERVE and CONNECT
 	connects atomic.Int64 // CONNECT requests being served, circuits included
 }

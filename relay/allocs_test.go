@@ -22,8 +22,8 @@ import (
 // only when a path starts allocating per frame or per buffer.
 const (
 	// maxAllocsPerReserve: one RESERVE round trip on an open connection,
-	// stream negotiation included (measured: about 215).
-	maxAllocsPerReserve = 330
+	// stream negotiation included (measured: about 185).
+	maxAllocsPerReserve = 280
 	// maxAllocsPerRelayedMiB: one MiB through one circuit, client to
 	// target, in 64 KiB writes (measured: about 110, nearly all in
 	// hashicorp/yamux's per-frame send and receive paths; 180 when the

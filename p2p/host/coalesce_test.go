@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,5 +78,69 @@ func TestCoalescerHoldsOnlyDataHeaders(t *testing.T) {
 		if string(got) != string(want) {
 			t.Fatalf("%s: got %x, want %x", st.name, got, want)
 		}
+	}
+}
+
+func yamuxFrame(typ byte, flags uint16, id, length uint32) []byte {
+	return encodeYamux(make([]byte, yamuxHeaderSize), typ, flags, id, length)
+}
+
+// TestCoalescerHoldsStreamOpening: a SYN or ACK frame waits for the next
+// write and travels in its Noise frame; a reset takes it along first;
+// frames that end or reset a stream, and every frame of a CoalesceYamux
+// session, go at once.
+func TestCoalescerHoldsStreamOpening(t *testing.T) {
+	leakcheck.Check(t)
+	syn := yamuxFrame(yamuxTypeWindowUpdate, yamuxFlagSYN, 3, 0)
+	ack := yamuxFrame(yamuxTypeWindowUpdate, yamuxFlagACK, 2, 0)
+	fin := yamuxFrame(yamuxTypeWindowUpdate, 0x4, 3, 0)
+	data := append(yamuxFrame(yamuxTypeData, 0, 3, 5), "hello"...)
+	tests := []struct {
+		name   string
+		noHold bool
+		write  func(w *frameCoalescer)
+		frames [][]byte // what the peer reads, one Noise frame each
+	}{
+		{"SYN with the first data frame", false, func(w *frameCoalescer) {
+			w.Write(syn)
+			w.Write(data[:yamuxHeaderSize])
+			w.Write(data[yamuxHeaderSize:])
+		}, [][]byte{append(slices.Clone(syn), data...)}},
+		{"ACK with the next frame", false, func(w *frameCoalescer) {
+			w.Write(ack)
+			w.Write(fin)
+		}, [][]byte{append(slices.Clone(ack), fin...)}},
+		{"FIN goes at once", false, func(w *frameCoalescer) { w.Write(fin) }, [][]byte{fin}},
+		{"a reset takes the SYN along", false, func(w *frameCoalescer) {
+			w.Write(syn)
+			w.resetStream(3)
+		}, nil},
+		{"mesh sessions hold nothing", true, func(w *frameCoalescer) {
+			w.Write(syn)
+			w.Write(fin)
+		}, [][]byte{syn, fin}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := noisePair(t)
+			w := &frameCoalescer{Conn: a, noHoldOpen: tt.noHold}
+			b.SetReadDeadline(time.Now().Add(10 * time.Second))
+			go tt.write(w)
+			buf := make([]byte, 1024)
+			if tt.frames == nil { // the reset: SYN, RST and ping in one frame
+				n, err := b.Read(buf)
+				if err != nil || n != 3*yamuxHeaderSize || string(buf[:yamuxHeaderSize]) != string(syn) ||
+					binary.BigEndian.Uint16(buf[yamuxHeaderSize+2:])&yamuxFlagRST == 0 {
+					t.Fatalf("read %x, %v; want SYN, RST, ping in one frame", buf[:n], err)
+				}
+				return
+			}
+			for i, want := range tt.frames {
+				n, err := b.Read(buf)
+				if err != nil || string(buf[:n]) != string(want) {
+					t.Fatalf("frame %d: read %x, %v; want %x", i, buf[:n], err, want)
+				}
+			}
+		})
 	}
 }

@@ -171,7 +171,7 @@ func (c *Conn) serve() {
 	}
 }
 
-// serveStream runs the handler of ms, in a goroutine of its own if spawn,
+// serveStream runs the handler of ms, on a worker (goTask) if spawn,
 // unless the connection already has MaxStreamsPerConn streams in flight.
 func (c *Conn) serveStream(ms MuxedStream, spawn bool) {
 	if int(c.inflight.Add(1)) > c.h.cfg.MaxStreamsPerConn {
@@ -188,7 +188,7 @@ func (c *Conn) serveStream(ms MuxedStream, spawn bool) {
 		handle()
 		return
 	}
-	if !c.h.goTracked(handle) {
+	if !c.h.goTask(handle) {
 		c.inflight.Add(-1)
 		ms.Reset()
 	}
@@ -237,7 +237,7 @@ func (c *Conn) linkClosed() {
 // startAcceptor starts acceptStreams. Once the host is closing it does
 // not: Close closes the connection, streams and all.
 func (c *Conn) startAcceptor() {
-	if !c.h.goTracked(c.acceptStreams) {
+	if !c.h.goTask(c.acceptStreams) {
 		c.acc.mu.Lock()
 		c.acc.running = false
 		c.acc.mu.Unlock()

@@ -61,7 +61,9 @@
 // joins them all. Each is started through goTracked, which adds to the
 // WaitGroup under the host's lock only while the host is open, so no Add
 // races Close's Wait; once Close has begun, a new connection is closed and
-// a new stream reset instead.
+// a new stream reset instead. Handshakes, stream acceptors and stream
+// handlers go through goTask, which hands them to an idle worker whose
+// stack has already grown (workers.go).
 //
 // An idle yamux connection costs yamux's two goroutines (receive and send
 // loops, 4 KiB of stack each) and none of the host's: the link under the

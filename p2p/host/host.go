@@ -125,6 +125,8 @@ type Host struct {
 
 	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
 
+	workers workerPool // idle goroutines for goTask (workers.go)
+
 	wg sync.WaitGroup
 }
 
@@ -387,8 +389,9 @@ func (h *Host) handler(proto string) (Handler, bool) {
 }
 
 func (h *Host) handleStream(c *Conn, ms MuxedStream) {
-	ms.SetDeadline(time.Now().Add(h.cfg.StreamNegotiationTimeout))
-	proto, err := mss.Negotiate(ms, func(p string) bool { _, ok := h.handler(p); return ok })
+	deadline := time.Now().Add(h.cfg.StreamNegotiationTimeout)
+	ms.SetDeadline(deadline)
+	proto, err := mss.NegotiateBuffered(ms, func(p string) bool { _, ok := h.handler(p); return ok }, deadline)
 	if err != nil {
 		c.debug("stream negotiation failed", "err", err)
 		ms.Reset()

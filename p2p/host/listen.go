@@ -108,7 +108,7 @@ func (h *Host) acceptLoop(l *listener) {
 		}
 		switch c := c.(type) {
 		case transport.SecureConn:
-			if !h.goTracked(func() { h.serveSecure(l, c) }) {
+			if !h.goTask(func() { h.serveSecure(l, c) }) {
 				c.Close()
 			}
 		case transport.RawConn:
@@ -130,7 +130,7 @@ func (h *Host) admitRaw(l *listener, c transport.RawConn) {
 		c.Close()
 		return
 	}
-	if !h.goTracked(func() { h.serveInbound(l, c) }) {
+	if !h.goTask(func() { h.serveInbound(l, c) }) {
 		<-l.handshakes
 		c.Close()
 	}

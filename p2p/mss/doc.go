@@ -14,6 +14,12 @@
 // in one packet; Negotiate reads exactly the negotiation messages and leaves
 // the application bytes in the stream for the protocol handler.
 //
+// NegotiateBuffered is the responder for muxed streams (the host's): it
+// reads the peer's header before writing its own and, when the first
+// proposal is already buffered (a pipelining dialer), answers it together
+// with the header in one write; otherwise it writes the header at once and
+// goes on as Negotiate.
+//
 // Initiator (SelectOneOf): sends header and first proposal in one write,
 // then proposes the others in order after each "na". SelectPipelined is the
 // lazy initiator for a protocol the peer must support (the relay's stop
