@@ -323,6 +323,49 @@ func TestLeave(t *testing.T) {
 	}
 }
 
+// TestLeaveRacesHeartbeat: a heartbeat already on its way to Redis when
+// Leave runs must not bring the node back. Reaching Redis after the leave
+// script, it would find the node gone, take that for a rejoin and
+// re-register every reservation of a node that is draining.
+func TestLeaveRacesHeartbeat(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redistest.Start(t)
+	for round := range 300 {
+		nodes := testFleet(t, srv.URL(), newClock(), limiter.Config{}, PolicyLocal, 2)
+		a, b := nodes[0], nodes[1]
+		if err := reserve(t, a, peerAt(t, "192.0.2.1")); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					a.beat()
+				}
+			}
+		}()
+		err := a.Leave(context.Background())
+		close(stop)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := fleetCount(t, b); n != 0 {
+			t.Fatalf("round %d: %d reservations in the fleet after a left", round, n)
+		}
+		if _, err := b.MeshAddr(context.Background(), "a"); !errors.Is(err, ErrNodeGone) {
+			t.Fatalf("round %d: a is back in the fleet after Leave (MeshAddr: %v)", round, err)
+		}
+		a.Close()
+		b.Close()
+	}
+}
+
 // TestCluster: the fleet's scripts on a real 3-master Redis Cluster.
 func TestCluster(t *testing.T) {
 	leakcheck.Check(t)

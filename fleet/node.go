@@ -43,8 +43,8 @@ type Node struct {
 	justWrote map[identity.PeerID]reservation.Reservation // by Quota.Reserve, for the Put that follows
 
 	leaving atomic.Bool // Leave called: no more heartbeats
-	leaveMu sync.Mutex
-	left    bool // Leave succeeded
+	leaveMu sync.Mutex  // serializes Leave with beat
+	left    bool        // Leave succeeded
 
 	nodes     atomic.Int64 // live nodes at the last heartbeat
 	closeOnce sync.Once
@@ -126,8 +126,14 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 }
 
-// beat is one heartbeat, with the re-registration it may call for.
+// beat is one heartbeat, with the re-registration it may call for. It
+// runs under leaveMu, so Leave waits for a beat in flight: a heartbeat
+// reaching Redis after the leave script would find the node gone, take
+// that for a rejoin and re-register the reservations of a node that is
+// draining.
 func (n *Node) beat() {
+	n.leaveMu.Lock()
+	defer n.leaveMu.Unlock()
 	if n.leaving.Load() {
 		return
 	}
