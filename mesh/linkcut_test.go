@@ -10,17 +10,18 @@ import (
 	"github.com/relayd/relayd/internal/cutproxy"
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/mesh"
+	"github.com/relayd/relayd/mesh/meshtest"
 )
 
 // TestLinkCut: cutting the link fails its streams on both nodes with
 // ErrLinkDown, counts the drop, and the next forward redials.
 func TestLinkCut(t *testing.T) {
 	leakcheck.Check(t)
-	d := newDir()
+	d := meshtest.NewDir()
 	holder := newNode(t, "holder", secret, d, wire.StatusOK)
 	entry := newNode(t, "entry", secret, d, wire.StatusOK)
 	proxy := cutproxy.New(t, holder.Addr().String())
-	d.set("holder", proxy.Addr())
+	d.Set("holder", proxy.Addr())
 	out, err := entry.Forward(ctxT(t), "holder", peerID(t), peerID(t), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/circuit/wire"
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/mesh"
+	"github.com/relayd/relayd/mesh/meshtest"
 	"github.com/relayd/relayd/p2p/identity"
 )
 
@@ -40,28 +41,6 @@ type testNode struct {
 }
 
 var secret = bytes.Repeat([]byte("s"), mesh.MinSecretSize)
-
-type dir struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (d *dir) MeshAddr(_ context.Context, node string) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if a, ok := d.m[node]; ok {
-		return a, nil
-	}
-	return "", mesh.ErrUnknownNode
-}
-
-func (d *dir) set(node, addr string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[node] = addr
-}
-
-func newDir() *dir { return &dir{m: make(map[string]string)} }
 
 func newNode(t *testing.T, id string, sec []byte, d mesh.Directory, status wire.Status) *testNode {
 	t.Helper()
@@ -109,11 +88,11 @@ func ctxT(t *testing.T) context.Context {
 // returns both ends.
 func pair(t *testing.T) (entry, holder *testNode, out circuit.Stream, in forwarded) {
 	t.Helper()
-	d := newDir()
+	d := meshtest.NewDir()
 	holder = newNode(t, "holder", secret, d, wire.StatusOK)
 	entry = newNode(t, "entry", secret, d, wire.StatusOK)
-	d.set("holder", holder.Addr().String())
-	d.set("entry", entry.Addr().String())
+	d.Set("holder", holder.Addr().String())
+	d.Set("entry", entry.Addr().String())
 	src, dst := peerID(t), peerID(t)
 	lim := &wire.Limit{Duration: 120, Data: 1 << 17}
 	out, err := entry.Forward(ctxT(t), "holder", src, dst, lim)
@@ -284,10 +263,10 @@ func TestResetPropagates(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	leakcheck.Check(t)
-	d := newDir()
+	d := meshtest.NewDir()
 	holder := newNode(t, "holder", secret, d, wire.StatusNoReservation)
 	entry := newNode(t, "entry", secret, d, wire.StatusOK)
-	d.set("holder", holder.Addr().String())
+	d.Set("holder", holder.Addr().String())
 	_, err := entry.Forward(ctxT(t), "holder", peerID(t), peerID(t), nil)
 	var se *circuit.StatusError
 	if !errors.As(err, &se) || se.Status != wire.StatusNoReservation {
@@ -298,7 +277,7 @@ func TestRefused(t *testing.T) {
 	if _, err := entry.Forward(ctxT(t), "nobody", peerID(t), peerID(t), nil); !errors.Is(err, mesh.ErrUnknownNode) {
 		t.Fatalf("forward to an unknown node: %v", err)
 	}
-	d.set("meshless", "")
+	d.Set("meshless", "")
 	if _, err := entry.Forward(ctxT(t), "meshless", peerID(t), peerID(t), nil); err == nil {
 		t.Fatal("forwarded to a node without a mesh address")
 	}
@@ -308,10 +287,10 @@ func TestRefused(t *testing.T) {
 // counts the failure and never answers a byte.
 func TestWrongSecret(t *testing.T) {
 	leakcheck.Check(t)
-	d := newDir()
+	d := meshtest.NewDir()
 	holder := newNode(t, "holder", secret, d, wire.StatusOK)
 	entry := newNode(t, "entry", bytes.Repeat([]byte("x"), mesh.MinSecretSize), d, wire.StatusOK)
-	d.set("holder", holder.Addr().String())
+	d.Set("holder", holder.Addr().String())
 	if _, err := entry.Forward(ctxT(t), "holder", peerID(t), peerID(t), nil); err == nil {
 		t.Fatal("forwarded with the wrong secret")
 	}
@@ -350,11 +329,11 @@ func TestNoSecretNoMesh(t *testing.T) {
 // with one link between them, and circuits both ways work.
 func TestSimultaneousDial(t *testing.T) {
 	leakcheck.Check(t)
-	d := newDir()
+	d := meshtest.NewDir()
 	a := newNode(t, "a", secret, d, wire.StatusOK)
 	b := newNode(t, "b", secret, d, wire.StatusOK)
-	d.set("a", a.Addr().String())
-	d.set("b", b.Addr().String())
+	d.Set("a", a.Addr().String())
+	d.Set("b", b.Addr().String())
 	var wg sync.WaitGroup
 	for _, from := range []*testNode{a, b} {
 		to, in := "b", b.in

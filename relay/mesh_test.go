@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/mesh"
+	"github.com/relayd/relayd/mesh/meshtest"
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/relay"
@@ -25,29 +26,6 @@ import (
 )
 
 var meshSecret = bytes.Repeat([]byte("k"), mesh.MinSecretSize)
-
-// meshDir is the fleet's directory in these tests (the lead wires the
-// Redis one): node ID to mesh address, set as nodes start. A test may
-// point a node at a proxy instead.
-type meshDir struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (d *meshDir) MeshAddr(_ context.Context, node string) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if a, ok := d.m[node]; ok {
-		return a, nil
-	}
-	return "", mesh.ErrUnknownNode
-}
-
-func (d *meshDir) set(node, addr string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[node] = addr
-}
 
 // fleetNode is one node of an in-process fleet.
 type fleetNode struct {
@@ -59,17 +37,17 @@ type fleetNode struct {
 // newFleet starts n relays with one identity key, one reservation store
 // (the stand-in for the fleet's Redis) and one mesh directory. secrets[i],
 // when given, replaces node i's mesh secret; an empty one means no mesh.
-func newFleet(t testing.TB, n int, cfg relay.Config, secrets ...[]byte) ([]fleetNode, *meshDir) {
+func newFleet(t testing.TB, n int, cfg relay.Config, secrets ...[]byte) ([]fleetNode, *meshtest.Dir) {
 	t.Helper()
 	return newFleetKeys(t, n, cfg, false, secrets...)
 }
 
 // newFleetKeys is newFleet with a key per node when independent is set.
-func newFleetKeys(t testing.TB, n int, cfg relay.Config, independent bool, secrets ...[]byte) ([]fleetNode, *meshDir) {
+func newFleetKeys(t testing.TB, n int, cfg relay.Config, independent bool, secrets ...[]byte) ([]fleetNode, *meshtest.Dir) {
 	t.Helper()
 	key := newKey(t)
 	store := reservation.NewMemory(nil)
-	dir := &meshDir{m: make(map[string]string)}
+	dir := meshtest.NewDir()
 	var nodes []fleetNode
 	for i := range n {
 		c := cfg
@@ -88,7 +66,7 @@ func newFleetKeys(t testing.TB, n int, cfg relay.Config, independent bool, secre
 		}
 		r, addr := newTestRelay(t, c)
 		if a := r.MeshAddr(); a != "" {
-			dir.set(c.NodeID, a)
+			dir.Set(c.NodeID, a)
 		}
 		nodes = append(nodes, fleetNode{r, addr, c.Metrics.(*prometheus.Registry)})
 	}
@@ -268,7 +246,7 @@ func TestFleetLinkCut(t *testing.T) {
 	leakcheck.Check(t)
 	nodes, dir := newFleet(t, 2, relay.Config{Limits: limiter.Config{Unlimited: true}})
 	proxy := cutproxy.New(t, nodes[0].r.MeshAddr())
-	dir.set("node-1", proxy.Addr())
+	dir.Set("node-1", proxy.Addr())
 	aEnded := make(chan struct{}, 2)
 	a := stopTarget(t, nodes[0].r, nodes[0].addr, func(s *host.Stream) {
 		defer func() { aEnded <- struct{}{} }()
