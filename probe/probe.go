@@ -93,15 +93,11 @@ func (r *Report) fail(err error) *Report {
 func Run(ctx context.Context, o Options) *Report {
 	o = o.withDefaults()
 	r := &Report{Role: "both"}
-	l, err := NewPeer(ctx, o.Peer)
+	l, err := startListener(ctx, o, r)
 	if err != nil {
-		return r.fail(fmt.Errorf("listener peer: %w", err))
-	}
-	defer l.Close()
-	r.Peer = l.ID().String()
-	if err := reserve(ctx, l, r); err != nil {
 		return r.fail(err)
 	}
+	defer l.Close()
 	d, err := NewPeer(ctx, o.Peer)
 	if err != nil {
 		return r.fail(fmt.Errorf("dialer peer: %w", err))
@@ -147,6 +143,21 @@ func (o Options) withDefaults() Options {
 		o.EchoBytes = 1024
 	}
 	return o
+}
+
+// startListener is the listener peer with its reservation, both recorded
+// in r.
+func startListener(ctx context.Context, o Options, r *Report) (*Peer, error) {
+	l, err := NewPeer(ctx, o.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("listener peer: %w", err)
+	}
+	r.Peer = l.ID().String()
+	if err := reserve(ctx, l, r); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 func reserve(ctx context.Context, l *Peer, r *Report) error {
@@ -195,15 +206,11 @@ func punchReport(res dcutr.Result, since time.Duration) *PunchReport {
 func RunListener(ctx context.Context, o Options, ready func(id identity.PeerID)) *Report {
 	o = o.withDefaults()
 	r := &Report{Role: "listener"}
-	l, err := NewPeer(ctx, o.Peer)
+	l, err := startListener(ctx, o, r)
 	if err != nil {
-		return r.fail(fmt.Errorf("listener peer: %w", err))
-	}
-	defer l.Close()
-	r.Peer = l.ID().String()
-	if err := reserve(ctx, l, r); err != nil {
 		return r.fail(err)
 	}
+	defer l.Close()
 	ready(l.ID())
 	c, err := l.Circuit(ctx)
 	if err != nil {
