@@ -8,24 +8,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
-	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/relay/relaytest"
 )
 
 func startRelay(t *testing.T) *relay.Relay {
 	t.Helper()
-	key, _ := identity.GenerateKey()
-	r, err := relay.New(relay.Config{Key: key, Listen: []ma.Multiaddr{
-		ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1"),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	return r
+	return relaytest.Start(t, relay.Config{})
 }
 
 func loopbackPeer(r *relay.Relay, relayAddrs ...ma.Multiaddr) PeerConfig {

@@ -21,6 +21,7 @@ import (
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/relay/relaytest"
 )
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -55,14 +56,7 @@ func newTestRelay(t testing.TB, cfg relay.Config) (*relay.Relay, ma.Multiaddr) {
 		cfg.TLSConfig = testCert(t).ServerConfig()
 	}
 	cfg.Logger = testLogger(t)
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	r := relaytest.Start(t, cfg)
 	return r, r.Host().ListenAddrs()[0]
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/internal/pebbletest"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/relay/relaytest"
 	"github.com/relayd/relayd/tlsacme"
 )
 
@@ -57,7 +58,7 @@ func startNode(t *testing.T, cfg tlsacme.Config, wssPort int, alpn bool) *node {
 	n.m = m
 	t.Cleanup(func() { m.Close() })
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	r, err := relay.New(relay.Config{
+	r := relaytest.Start(t, relay.Config{
 		Key: key,
 		Listen: []ma.Multiaddr{
 			ma.StringCast("/ip4/127.0.0.1/tcp/0"),
@@ -66,14 +67,7 @@ func startNode(t *testing.T, cfg tlsacme.Config, wssPort int, alpn bool) *node {
 		TLSConfig: m.TLSConfig(),
 		Logger:    testLogger(t),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n.r = r
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
 	for _, a := range r.Host().ListenAddrs() {
 		if strings.HasSuffix(a.String(), "/wss") {
 			n.wss = hostPort(t, a)

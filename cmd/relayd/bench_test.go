@@ -15,27 +15,15 @@ import (
 	"github.com/relayd/relayd/p2p/host"
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/relay/relaytest"
 )
 
 // benchRelay is an in-process relay on 127.0.0.1 serving until the test
-// ends; its address ends in /p2p/<id>.
+// ends, with a fresh identity; its address ends in /p2p/<id>.
 func benchRelay(t *testing.T, cfg relay.Config) string {
 	t.Helper()
-	key, err := identity.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Key = key
 	cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	return r.Addrs()[0].String()
+	return relaytest.Start(t, cfg).Addrs()[0].String()
 }
 
 // relaxed lets one machine hold many reservations and open circuits as

@@ -14,6 +14,7 @@ import (
 	"github.com/relayd/relayd/p2p/identity"
 	"github.com/relayd/relayd/probe"
 	"github.com/relayd/relayd/relay"
+	"github.com/relayd/relayd/relay/relaytest"
 )
 
 // TestProbeAgainstRelay runs `relayd probe` against an in-process relay:
@@ -45,18 +46,7 @@ func TestProbeAgainstRelay(t *testing.T) {
 // startProbeRelay is an in-process relay on loopback TCP and QUIC.
 func startProbeRelay(t *testing.T) *relay.Relay {
 	t.Helper()
-	key, _ := identity.GenerateKey()
-	r, err := relay.New(relay.Config{Key: key, Listen: []ma.Multiaddr{
-		ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1"),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	return r
+	return relaytest.Start(t, relay.Config{})
 }
 
 var loopbackListen = []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"}
