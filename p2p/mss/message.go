@@ -39,6 +39,12 @@ func ReadMessage(r io.Reader) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("mss: reading message: %w", err)
 	}
+	return messageText(b)
+}
+
+// messageText is a message's text: its body less the trailing newline
+// every message must end in.
+func messageText(b []byte) (string, error) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		return "", fmt.Errorf("%w: message %q lacks trailing newline", ErrMalformed, b)
 	}

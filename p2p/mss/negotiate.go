@@ -117,9 +117,6 @@ func readMessageAfter(first byte, r io.Reader) (string, error) {
 	if first >= 0x80 {
 		return ReadMessage(io.MultiReader(bytes.NewReader([]byte{first}), r))
 	}
-	if first == 0 {
-		return "", fmt.Errorf("%w: empty message", ErrMalformed)
-	}
 	b := make([]byte, first)
 	if _, err := io.ReadFull(r, b); err != nil {
 		if err == io.EOF {
@@ -127,8 +124,5 @@ func readMessageAfter(first byte, r io.Reader) (string, error) {
 		}
 		return "", fmt.Errorf("mss: reading message: %w", err)
 	}
-	if b[len(b)-1] != '\n' {
-		return "", fmt.Errorf("%w: message %q lacks trailing newline", ErrMalformed, b)
-	}
-	return string(b[:len(b)-1]), nil
+	return messageText(b)
 }
