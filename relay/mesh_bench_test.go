@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"io"
 	"slices"
 	"testing"
 	"time"
@@ -59,17 +58,7 @@ func BenchmarkFleetThroughput(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			buf := make([]byte, 64<<10)
-			b.SetBytes(int64(len(buf)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := st.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			st.Close()
-			io.Copy(io.Discard, st) // wait for the sink to finish
+			benchWrites(b, st)
 		})
 	}
 }
