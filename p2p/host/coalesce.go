@@ -2,9 +2,11 @@ package host
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/relayd/relayd/p2p/noise"
 )
@@ -72,7 +74,19 @@ type frameCoalescer struct {
 	imu   sync.Mutex
 	in    []byte // frames to hand to yamux at the next frame boundary
 
-	pings atomic.Uint32
+	pings    atomic.Uint32
+	pingsOut atomic.Int32 // our pings not answered yet
+
+	// Parking (park.go); park is nil on links the host does not serve.
+	// Our stream IDs are shifted by idBase on the wire, both ways, so a
+	// session started after a park continues the IDs of the one before.
+	park     *yamuxConn
+	idBase   uint32
+	ourOdd   uint32        // 1 if our stream IDs are odd (yamux client)
+	maxOurID atomic.Uint32 // highest wire ID of a stream we opened
+	last     atomic.Int64  // unix nanoseconds of the last frame either way
+	parkReq  atomic.Bool   // requestPark set a read deadline in the past
+	parked   atomic.Bool   // Read ended the session to park it
 
 	// ev hears of streams the peer opens and of the link closing, so the
 	// host needs no goroutine per connection parked in AcceptStream (see
@@ -85,20 +99,29 @@ type linkEvents interface {
 	// streamOpening: a SYN (a new stream) was handed to yamux. Called on
 	// yamux's receive loop; must not block.
 	streamOpening()
-	// linkClosed: yamux closed the session, whatever the reason.
+	// linkClosed: the connection ended, whatever the reason (not a
+	// session parking: park.go).
 	linkClosed()
 }
 
-// Close is called by yamux, once, when the session ends.
+// Close is called by yamux, once, when the session ends. A parked
+// session's connection stays open for the parked reader.
 func (c *frameCoalescer) Close() error {
+	if c.parked.Load() {
+		c.park.sessionParked()
+		return nil
+	}
 	err := c.Conn.Close()
-	if c.ev != nil {
-		c.ev.linkClosed()
+	if c.park != nil {
+		c.park.end()
 	}
 	return err
 }
 
 func (c *frameCoalescer) Write(p []byte) (int, error) {
+	if c.park != nil {
+		c.touch()
+	}
 	if c.held {
 		c.held = false
 		c.wmu.Lock()
@@ -114,14 +137,23 @@ func (c *frameCoalescer) Write(p []byte) (int, error) {
 	}
 	if len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0 {
 		copy(c.hdr[:], p)
+		c.toWire(c.hdr[:])
 		c.held = true
 		return len(p), nil
+	}
+	n := len(p)
+	var f [yamuxHeaderSize]byte
+	if n == yamuxHeaderSize && c.shifted(p) {
+		p = f[:copy(f[:], p)]
+	}
+	if n == yamuxHeaderSize {
+		c.toWire(p) // every Write not after a held header is a whole frame
 	}
 	c.wmu.Lock()
 	if !c.noHoldOpen && isOpenFrame(p) {
 		c.open = append(c.open, p...)
 		c.wmu.Unlock()
-		return len(p), nil
+		return n, nil
 	}
 	n, err := c.writeOpen(p)
 	c.wmu.Unlock()
@@ -210,7 +242,7 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 			c.rinj = c.rinj[n:]
 			return n, nil
 		case c.rbody > 0:
-			n, err := c.Conn.Read(p[:min(uint32(len(p)), c.rbody)])
+			n, err := c.readConn(p[:min(uint32(len(p)), c.rbody)], false)
 			c.rbody -= uint32(n)
 			return n, err
 		case c.rhdrN == yamuxHeaderSize:
@@ -233,12 +265,17 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 				continue
 			}
 		}
-		n, err := c.Conn.Read(c.rhdr[c.rhdrN:])
+		n, err := c.readConn(c.rhdr[c.rhdrN:], c.rhdrN == 0)
 		c.rhdrN += n
 		if err != nil {
 			return 0, err
 		}
-		if c.rhdrN == yamuxHeaderSize && isOurPingAck(c.rhdr[:]) {
+		if c.rhdrN < yamuxHeaderSize {
+			continue
+		}
+		c.fromWire(c.rhdr[:])
+		if isOurPingAck(c.rhdr[:]) {
+			c.pingsOut.Add(-1)
 			c.rhdrN = 0
 		}
 	}
@@ -262,9 +299,10 @@ func isOurPingAck(h []byte) bool {
 // close timer). See doc.go.
 func (c *frameCoalescer) resetStream(id uint32) {
 	var f [3 * yamuxHeaderSize]byte
-	rst := encodeYamux(f[:yamuxHeaderSize], yamuxTypeWindowUpdate, yamuxFlagRST, id, 0)
+	encodeYamux(f[:yamuxHeaderSize], yamuxTypeWindowUpdate, yamuxFlagRST, c.wireID(id), 0)
 	encodeYamux(f[yamuxHeaderSize:2*yamuxHeaderSize], yamuxTypePing, yamuxFlagSYN, 0, ourPing|c.pings.Add(1)&(ourPing-1))
-	copy(f[2*yamuxHeaderSize:], rst)
+	c.pingsOut.Add(1)
+	encodeYamux(f[2*yamuxHeaderSize:], yamuxTypeWindowUpdate, yamuxFlagRST, id, 0)
 	c.inject(f[2*yamuxHeaderSize:])
 	c.send(f[:2*yamuxHeaderSize])
 }
@@ -284,3 +322,128 @@ var _ net.Conn = (*frameCoalescer)(nil)
 // session (as the fleet mesh's links do) so each yamux data frame travels
 // in one Noise frame; see frameCoalescer.
 func CoalesceYamux(c *noise.Conn) net.Conn { return &frameCoalescer{Conn: c, noHoldOpen: true} }
+
+// readConn reads from Noise. A read deadline that a park request set
+// (park.go) is not an error here: at a frame boundary (boundary) the
+// session may park, ending with errParked; otherwise, or if it may not,
+// the request is dropped and the read goes on.
+func (c *frameCoalescer) readConn(p []byte, boundary bool) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if err == nil || c.park == nil || !c.parkReq.Load() {
+			return n, err
+		}
+		if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+			return n, err
+		}
+		if boundary && c.park.tryPark(c) {
+			c.parked.Store(true)
+			return n, errParked
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// touch records a frame going either way.
+func (c *frameCoalescer) touch() { c.last.Store(time.Now().UnixNano()) }
+
+// quietSince: no frame went either way in the idle before now.
+func (c *frameCoalescer) quietSince(now time.Time, idle time.Duration) bool {
+	return now.UnixNano()-c.last.Load() >= int64(idle)
+}
+
+// nothingPending: no frame of the host's waits to go out or in, and none
+// of its pings waits for an answer. Called on the receive loop.
+func (c *frameCoalescer) nothingPending() bool {
+	if len(c.rinj) > 0 || c.outN.Load() || c.pingsOut.Load() != 0 {
+		return false
+	}
+	c.imu.Lock()
+	in := len(c.in)
+	c.imu.Unlock()
+	c.wmu.Lock()
+	open := len(c.open)
+	c.wmu.Unlock()
+	return in == 0 && open == 0
+}
+
+// preload hands the session the start of a frame that the parked reader
+// read.
+func (c *frameCoalescer) preload(prefix []byte) {
+	c.rhdrN = copy(c.rhdr[:], prefix)
+	if c.rhdrN == yamuxHeaderSize {
+		c.fromWire(c.rhdr[:])
+	}
+}
+
+// ours: id is a stream we opened (yamux: the client's are odd).
+func (c *frameCoalescer) ours(id uint32) bool { return id != 0 && id&1 == c.ourOdd }
+
+// hasStreamID: a frame type whose ID field names a stream.
+func hasStreamID(h []byte) bool { return h[1] == yamuxTypeData || h[1] == yamuxTypeWindowUpdate }
+
+// shifted: writing frame h means changing its stream ID.
+func (c *frameCoalescer) shifted(h []byte) bool {
+	return c.idBase != 0 && hasStreamID(h) && c.ours(binary.BigEndian.Uint32(h[4:]))
+}
+
+// wireID is the ID the peer knows our session's stream id by.
+func (c *frameCoalescer) wireID(id uint32) uint32 {
+	if c.ours(id) {
+		return id + c.idBase
+	}
+	return id
+}
+
+// toWire shifts the stream ID of a frame we send and notes the streams we
+// open.
+func (c *frameCoalescer) toWire(h []byte) {
+	if !hasStreamID(h) {
+		return
+	}
+	id := binary.BigEndian.Uint32(h[4:])
+	if !c.ours(id) {
+		return
+	}
+	id += c.idBase
+	if c.idBase != 0 {
+		binary.BigEndian.PutUint32(h[4:], id)
+	}
+	if flagsOf(h)&yamuxFlagSYN != 0 && id > c.maxOurID.Load() {
+		c.maxOurID.Store(id) // only the send loop writes SYNs
+	}
+}
+
+// fromWire shifts back the stream ID of a frame the peer sent. A frame for
+// a stream of an earlier session becomes one for stream 0, which yamux
+// ignores as it ignores any unknown stream.
+func (c *frameCoalescer) fromWire(h []byte) {
+	c.touch()
+	if c.idBase == 0 || !hasStreamID(h) {
+		return
+	}
+	id := binary.BigEndian.Uint32(h[4:])
+	if !c.ours(id) {
+		return
+	}
+	if id <= c.idBase {
+		id = 0
+	} else {
+		id -= c.idBase
+	}
+	binary.BigEndian.PutUint32(h[4:], id)
+}
+
+// nextIDBase is the idBase of the session after this one: its first
+// stream of ours gets the wire ID after the last one we opened.
+func (c *frameCoalescer) nextIDBase() uint32 {
+	m := c.maxOurID.Load()
+	return max(c.idBase, m+m&1)
+}
+
+func flagsOf(h []byte) uint16 { return binary.BigEndian.Uint16(h[2:]) }
+
+// encodedLength is a frame's length field (a ping's opaque value).
+func encodedLength(h []byte) uint32 { return binary.BigEndian.Uint32(h[8:]) }

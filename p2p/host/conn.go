@@ -102,7 +102,7 @@ func (c *Conn) Opened() time.Time { return c.opened }
 // NumStreams is how many streams the muxer holds state for, and whether it
 // can tell: yamux can, QUIC (quic-go) cannot.
 func (c *Conn) NumStreams() (int, bool) {
-	if y, ok := c.mux.(yamuxSession); ok {
+	if y, ok := c.mux.(*yamuxConn); ok {
 		return y.NumStreams(), true
 	}
 	return 0, false

@@ -67,6 +67,11 @@ type Config struct {
 	// balancer is seen (quotas, identify's observedAddr) at its own
 	// address. Default: off.
 	ProxyProtocol proxyproto.Config
+	// ParkIdle is how long a TCP connection may go without a stream and
+	// without a frame either way before its yamux session is shut down
+	// until either side needs it again (park.go): an idle reservation then
+	// costs one goroutine and no yamux state. Default 2 s; negative: never.
+	ParkIdle time.Duration
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
 	// Tracer receives connection events (metrics). Default: NopTracer.
@@ -88,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxHandshakes <= 0 {
 		c.MaxHandshakes = 256
+	}
+	if c.ParkIdle == 0 {
+		c.ParkIdle = 2 * time.Second
 	}
 	if c.ProxyProtocol.Timeout <= 0 {
 		c.ProxyProtocol.Timeout = c.HandshakeTimeout
@@ -126,6 +134,7 @@ type Host struct {
 	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
 
 	workers workerPool // idle goroutines for goTask (workers.go)
+	sweeper sync.Once  // starts parkSweeper with the first parkable connection
 
 	wg sync.WaitGroup
 }

@@ -52,7 +52,7 @@ func hostPair(t *testing.T) (srv, cli *Host, conn *Conn) {
 	return srv, cli, conn
 }
 
-func numStreams(c *Conn) int { return c.mux.(yamuxSession).NumStreams() }
+func numStreams(c *Conn) int { return c.mux.(*yamuxConn).NumStreams() }
 
 // waitUntil polls cond for at most d. The bounds below are far under
 // yamux's 10 s StreamCloseTimeout, which is what they tell apart.

@@ -55,7 +55,7 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 	}
 	raw.SetDeadline(time.Time{})
 	c := &Conn{}
-	sess, err := newYamux(sc, true, h.yamux, c)
+	sess, err := h.newYamuxConn(sc, true, c, label)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -87,7 +87,7 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 	}
 	raw.SetDeadline(time.Time{})
 	c := &Conn{}
-	sess, err := newYamux(sc, false, h.yamux, c)
+	sess, err := h.newYamuxConn(sc, false, c, label)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -126,7 +126,7 @@ func (h *Host) initConn(c *Conn, mux muxedConn, ends endpoints, auth authenticat
 	c.transport = label
 	c.inbound = inbound
 	c.opened = time.Now()
-	_, c.acc.onDemand = mux.(yamuxSession)
+	_, c.acc.onDemand = mux.(*yamuxConn)
 	return c
 }
 

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
-
-	"github.com/relayd/relayd/p2p/noise"
 )
 
 // YamuxID is the multistream protocol ID of yamux.
@@ -30,27 +28,11 @@ func yamuxConfig(logger *slog.Logger) *yamux.Config {
 	return c
 }
 
-// yamuxSession adapts *yamux.Session to muxedConn. link is the byte path
-// under it, through which streams are reset.
+// yamuxSession is one yamux session of a yamuxConn (park.go). link is the
+// byte path under it, through which streams are reset.
 type yamuxSession struct {
 	*yamux.Session
 	link *frameCoalescer
-}
-
-// newYamux starts a yamux session over sc. cfg is the host's, built once by
-// yamuxConfig: yamux only reads it, and one per session cost every idle
-// connection a few hundred bytes.
-func newYamux(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents) (yamuxSession, error) {
-	link := &frameCoalescer{Conn: sc, ev: ev}
-	start := yamux.Client
-	if server {
-		start = yamux.Server
-	}
-	sess, err := start(link, cfg)
-	if err != nil {
-		return yamuxSession{}, err
-	}
-	return yamuxSession{Session: sess, link: link}, nil
 }
 
 func (s yamuxSession) OpenStream(ctx context.Context) (MuxedStream, error) {

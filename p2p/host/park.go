@@ -1,0 +1,369 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/relayd/relayd/p2p/noise"
+)
+
+// Parking. A relay's connections are mostly idle reservations: the peer
+// reserved and now waits for someone to connect to it. hashicorp/yamux
+// keeps a receive loop and a send loop (4 KiB of stack each), a 4 KiB read
+// buffer and its session state for every connection, used or not: about
+// 14 KiB of an idle TCP reservation's 27. So once a connection has had no
+// stream and no frame either way for Config.ParkIdle, the host shuts its
+// yamux session down, without a word on the wire, and one goroutine waits
+// on the Noise connection instead ("parked"). It answers the peer's yamux
+// pings itself; any other frame, or a stream we open, starts a new session
+// on the same connection, which takes the bytes read so far. The peer sees
+// one yamux session throughout: our stream IDs continue where the last
+// session's ended (frameCoalescer shifts them by idBase), and a new
+// session's receive window starts at yamux's initial 256 KiB, which is
+// what every stream's window is when the last stream has gone.
+//
+// The session is woken out of its read by a read deadline in the past; so
+// only transports whose connections survive a read timeout park (TCP:
+// a WebSocket connection is broken by one).
+
+// errParked ends a session's receive loop when the connection parks.
+var errParked = errors.New("yamux session parked")
+
+type parkState int
+
+const (
+	running   parkState = iota
+	parking             // asked to park; the receive loop decides (tryPark)
+	parked              // the session is down; a parked reader waits on sc
+	connEnded           // the connection is gone
+)
+
+// yamuxConn is the muxer of a Noise connection: a yamux session, replaced
+// by a new one on the same connection after each park.
+type yamuxConn struct {
+	sc     *noise.Conn
+	cfg    *yamux.Config
+	server bool
+	ev     linkEvents
+	idle   time.Duration     // park after this long without streams or frames; 0: never
+	spawn  func(func()) bool // runs the parked reader; false once the host closes
+
+	mu       sync.Mutex
+	cur      yamuxSession // the session; its link is nil before the first
+	state    parkState
+	opening  int           // OpenStream calls using cur
+	wakeReq  bool          // OpenStream wants a parked connection's session back
+	wake     chan struct{} // closed when a parked connection runs again, and replaced
+	ended    sync.Once
+	done     chan struct{}
+	parks    int // times parked, for tests
+	lastBase uint32
+}
+
+func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
+	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, idle: idle, spawn: spawn,
+		wake: make(chan struct{}), done: make(chan struct{})}
+	s, err := y.newSession(0, nil)
+	if err != nil {
+		return nil, err
+	}
+	y.cur = s
+	return y, nil
+}
+
+// newSession starts a yamux session whose stream IDs of ours are shifted
+// by base on the wire; prefix is the start of a frame already read from sc.
+func (y *yamuxConn) newSession(base uint32, prefix []byte) (yamuxSession, error) {
+	link := &frameCoalescer{Conn: y.sc, ev: y.ev, park: y, idBase: base}
+	if !y.server {
+		link.ourOdd = 1
+	}
+	link.touch()
+	link.preload(prefix)
+	start := yamux.Client
+	if y.server {
+		start = yamux.Server
+	}
+	sess, err := start(link, y.cfg)
+	if err != nil {
+		return yamuxSession{}, err
+	}
+	return yamuxSession{Session: sess, link: link}, nil
+}
+
+func (y *yamuxConn) OpenStream(ctx context.Context) (MuxedStream, error) {
+	for {
+		y.mu.Lock()
+		switch y.state {
+		case running, parking:
+			s := y.cur
+			y.opening++
+			y.mu.Unlock()
+			ms, err := s.OpenStream(ctx)
+			y.mu.Lock()
+			y.opening--
+			y.mu.Unlock()
+			return ms, err
+		case connEnded:
+			y.mu.Unlock()
+			return nil, yamux.ErrSessionShutdown
+		}
+		w := y.requestWake()
+		y.mu.Unlock()
+		select {
+		case <-w:
+		case <-y.done:
+			return nil, yamux.ErrSessionShutdown
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// requestWake asks the parked reader to start a session; y.mu is held.
+func (y *yamuxConn) requestWake() <-chan struct{} {
+	if !y.wakeReq {
+		y.wakeReq = true
+		y.sc.SetReadDeadline(time.Unix(1, 0))
+	}
+	return y.wake
+}
+
+// AcceptStream waits for the peer's next stream on whichever session runs.
+// A session that parks under it is not an error: the next one is waited
+// for.
+func (y *yamuxConn) AcceptStream() (MuxedStream, error) {
+	for {
+		y.mu.Lock()
+		st, s, w := y.state, y.cur, y.wake
+		y.mu.Unlock()
+		switch st {
+		case connEnded:
+			return nil, yamux.ErrSessionShutdown
+		case parked:
+			select {
+			case <-w:
+				continue
+			case <-y.done:
+				return nil, yamux.ErrSessionShutdown
+			}
+		}
+		ms, err := s.AcceptStream()
+		if err == nil {
+			return ms, nil
+		}
+		y.mu.Lock()
+		same := y.cur.link == s.link && y.state != parked
+		y.mu.Unlock()
+		if same {
+			return nil, err
+		}
+	}
+}
+
+// Close closes the connection and its streams.
+func (y *yamuxConn) Close() error {
+	y.mu.Lock()
+	st, s := y.state, y.cur
+	y.mu.Unlock()
+	if st == running || st == parking {
+		return s.Close()
+	}
+	// Parked: the parked reader (or whoever starts it) sees sc closed and
+	// ends the connection.
+	err := y.sc.Close()
+	y.end()
+	return err
+}
+
+func (y *yamuxConn) Done() <-chan struct{} { return y.done }
+
+// NumStreams is the running session's stream count; 0 while parked.
+func (y *yamuxConn) NumStreams() int {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.state != running && y.state != parking {
+		return 0
+	}
+	return y.cur.NumStreams()
+}
+
+// end marks the connection gone, once: sc closed, Done closed, the Conn
+// told (which removes it).
+func (y *yamuxConn) end() {
+	y.ended.Do(func() {
+		y.mu.Lock()
+		y.state = connEnded
+		y.mu.Unlock()
+		y.sc.Close()
+		close(y.done)
+		if y.ev != nil {
+			y.ev.linkClosed()
+		}
+	})
+}
+
+// requestPark asks an idle running session to park: its receive loop,
+// woken by a read deadline in the past, decides (tryPark).
+func (y *yamuxConn) requestPark(now time.Time) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.state != running || y.idle <= 0 || y.opening > 0 || !y.cur.link.quietSince(now, y.idle) || y.cur.NumStreams() > 0 {
+		return
+	}
+	y.state = parking
+	y.cur.link.parkReq.Store(true)
+	y.sc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// tryPark runs on the receive loop of link's session, at a frame boundary
+// of the peer's byte stream, when a park request's deadline fired: true
+// if the session is to end now. Otherwise the request is dropped and the
+// read goes on.
+func (y *yamuxConn) tryPark(link *frameCoalescer) bool {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	link.parkReq.Store(false)
+	ok := y.state == parking && y.cur.link == link && y.opening == 0 && !y.wakeReq &&
+		link.quietSince(time.Now(), y.idle) && link.nothingPending() && y.cur.NumStreams() == 0
+	if !ok {
+		if y.state == parking {
+			y.state = running
+		}
+		y.sc.SetReadDeadline(time.Time{})
+		return false
+	}
+	y.state = parked
+	y.parks++
+	y.sc.SetReadDeadline(time.Time{}) // the parked reader's wait has none
+	return true
+}
+
+// sessionParked is called by the parked session's link as yamux closes
+// it: both of yamux's loops are done reading; the parked reader takes
+// over sc.
+func (y *yamuxConn) sessionParked() {
+	if !y.spawn(y.parkedRead) {
+		y.end()
+	}
+}
+
+// parkedRead waits for the peer's next frame on a parked connection. It
+// answers pings; any other frame, or a wake request, starts a session.
+func (y *yamuxConn) parkedRead() {
+	var h [yamuxHeaderSize]byte
+	n := 0
+	for {
+		y.mu.Lock()
+		wake, gone := y.wakeReq, y.state == connEnded
+		y.mu.Unlock()
+		if gone {
+			y.end()
+			return
+		}
+		if wake {
+			y.resume(h[:n])
+			return
+		}
+		m, err := y.sc.Read(h[n:])
+		n += m
+		if err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				continue // a wake request's deadline
+			}
+			y.end()
+			return
+		}
+		if n < yamuxHeaderSize {
+			continue
+		}
+		if !isPeerPing(h[:]) {
+			y.resume(h[:])
+			return
+		}
+		var pong [yamuxHeaderSize]byte
+		encodeYamux(pong[:], yamuxTypePing, yamuxFlagACK, 0, encodedLength(h[:]))
+		if _, err := y.sc.Write(pong[:]); err != nil {
+			y.end()
+			return
+		}
+		n = 0
+	}
+}
+
+// resume starts a session on a parked connection, handing it prefix (the
+// part of a frame the parked reader read).
+func (y *yamuxConn) resume(prefix []byte) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.state == connEnded {
+		return
+	}
+	y.sc.SetReadDeadline(time.Time{})
+	base := y.cur.link.nextIDBase()
+	s, err := y.newSession(base, prefix)
+	if err != nil {
+		// yamux refuses only a bad config, which the first session used.
+		go y.end()
+		return
+	}
+	y.lastBase = base
+	y.cur = s
+	y.state = running
+	y.wakeReq = false
+	close(y.wake)
+	y.wake = make(chan struct{})
+}
+
+// isPeerPing: a yamux ping the peer sends (SYN), to be answered.
+func isPeerPing(h []byte) bool {
+	return h[1] == yamuxTypePing && flagsOf(h)&yamuxFlagSYN != 0
+}
+
+// parkSweeper parks the host's idle yamux connections, looking every
+// ParkIdle/2, until the host closes.
+func (h *Host) parkSweeper() {
+	t := time.NewTicker(h.cfg.ParkIdle / 2)
+	defer t.Stop()
+	var conns []*Conn
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			conns = h.appendConns(conns[:0])
+			for _, c := range conns {
+				if y, ok := c.mux.(*yamuxConn); ok {
+					y.requestPark(now)
+				}
+			}
+			clear(conns)
+		}
+	}
+}
+
+// newYamuxConn starts the muxer of a Noise connection of the transport
+// label; ev is its Conn.
+func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label string) (*yamuxConn, error) {
+	var idle time.Duration
+	if label == "tcp" && h.cfg.ParkIdle > 0 {
+		idle = h.cfg.ParkIdle
+		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
+	}
+	return newYamuxConn(sc, server, h.yamux, ev, idle, h.goTracked)
+}
+
+// appendConns appends every live connection to dst.
+func (h *Host) appendConns(dst []*Conn) []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, cs := range h.conns {
+		dst = append(dst, cs...)
+	}
+	return dst
+}

@@ -1,0 +1,118 @@
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/relayd/relayd/internal/leakcheck"
+)
+
+const parkTestProto = "/test/park-echo/1"
+
+// parkHost is a host that parks connections idle for idle, serving an
+// echo protocol; listen makes it listen on loopback TCP and serve.
+func parkHost(t *testing.T, idle time.Duration, listen bool) *Host {
+	t.Helper()
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	h, err := New(Config{Key: k, ParkIdle: idle, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	h.Handle(parkTestProto, func(s *Stream) { defer s.Close(); io.Copy(s, s) })
+	if !listen {
+		return h
+	}
+	if _, err := h.Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+// parkedPair dials cli to srv and returns both ends of the connection.
+func parkedPair(t *testing.T, srv, cli *Host) (client, server *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := cli.Dial(ctx, srv.ListenAddrs()[0], srv.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := srv.WaitConn(ctx, cli.ID(), func(sc *Conn) bool { return sc.RemoteMultiaddr().Equal(c.LocalMultiaddr()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sc
+}
+
+func yc(c *Conn) *yamuxConn { return c.mux.(*yamuxConn) }
+
+func (y *yamuxConn) parkCount() (int, parkState) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.parks, y.state
+}
+
+// waitParked waits until c has parked more than n times and is parked now.
+func waitParked(t *testing.T, c *Conn, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, st := yc(c).parkCount()
+		if got > n && st == parked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection parked %d times, state %d; want more than %d and parked", got, st, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func parkEcho(t *testing.T, c *Conn, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	s, err := c.NewStream(ctx, parkTestProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if _, err := s.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if b, err := io.ReadAll(s); err != nil || string(b) != msg {
+		t.Fatalf("echo = %q, %v", b, err)
+	}
+}
+
+// TestParkAndResume: idle connections park on both ends and come back for
+// a stream opened by either side, several times over, with stream IDs
+// that keep growing on the wire.
+func TestParkAndResume(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 100*time.Millisecond, true)
+	cli := parkHost(t, 100*time.Millisecond, false)
+	c, sc := parkedPair(t, srv, cli)
+	for i := range 3 {
+		waitParked(t, c, i)
+		waitParked(t, sc, i)
+		parkEcho(t, c, "from the client")
+		parkEcho(t, sc, "from the server")
+	}
+	if n, _ := yc(sc).parkCount(); n < 3 {
+		t.Errorf("server side parked %d times, want 3", n)
+	}
+}
