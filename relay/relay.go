@@ -51,6 +51,9 @@ type Config struct {
 	Version string
 	// HandshakeTimeout bounds a new connection's upgrade. Default 10 s.
 	HandshakeTimeout time.Duration
+	// ParkIdle is host.Config.ParkIdle: how long an idle TCP connection
+	// keeps its yamux session. Default 2 s; negative: always.
+	ParkIdle time.Duration
 	// ReservationTTL is a reservation's lifetime. Default 1 h.
 	ReservationTTL time.Duration
 	// StreamTimeout bounds reading a hop request and writing its reply
@@ -150,6 +153,7 @@ func New(cfg Config) (*Relay, error) {
 		AgentVersion:     "relayd/" + cfg.Version,
 		Announce:         ws.AnnounceForms(cfg.Announce),
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		ParkIdle:         cfg.ParkIdle,
 		MaxHandshakes:    cfg.MaxHandshakes,
 		ConnLimits:       cfg.Conns,
 		ProxyProtocol:    cfg.ProxyProtocol,

@@ -96,6 +96,8 @@ func bindings(c *Config) []binding {
 			&listValue{p: &c.ProxyProtocolTrusted, check: checkCIDR}},
 		{"handshake_timeout", "DURATION", "time a new connection has to finish multistream, Noise and yamux",
 			durationValue{&c.HandshakeTimeout}},
+		{"park_idle", "DURATION", "shut an idle TCP connection's yamux session down after this long without streams or frames; 0 = never",
+			durationValue{&c.ParkIdle}},
 		{"log_level", "LEVEL", "log level: debug, info, warn or error",
 			stringValue{&c.LogLevel}},
 		{"log_format", "FORMAT", "log format: text or json",

@@ -239,6 +239,14 @@ type Config struct {
 	// negative is an error.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 
+	// A TCP connection with no stream open and no frame either way for
+	// this long has its yamux session shut down, without a word on the
+	// wire, until either side needs a stream again: an idle reservation
+	// then costs one goroutine instead of yamux's two and its buffers, about
+	// 14 KiB less. The peer's yamux pings are answered meanwhile. Default:
+	// 2s. Zero keeps every session running; negative is an error.
+	ParkIdle time.Duration `yaml:"park_idle"`
+
 	// Minimum level of log lines written to stderr: debug, info, warn or
 	// error. Default: info. Empty is an error.
 	LogLevel string `yaml:"log_level"`
@@ -381,6 +389,7 @@ func defaultConfig() Config {
 		MaxHandshakes:            256,
 		ProxyProtocolTrusted:     []string{},
 		HandshakeTimeout:         10 * time.Second,
+		ParkIdle:                 2 * time.Second,
 		LogLevel:                 "info",
 		LogFormat:                "text",
 		AdminListen:              "127.0.0.1:9494",
@@ -444,6 +453,7 @@ func (c Config) Validate() error {
 		{"max_handshakes", checkAtLeast(int64(c.MaxHandshakes), 1)},
 		{"proxy_protocol_trusted", checkAddrs(c.ProxyProtocolTrusted, checkCIDR, true)},
 		{"handshake_timeout", checkPositive(c.HandshakeTimeout)},
+		{"park_idle", checkNonNegative(c.ParkIdle)},
 		{"log_level", checkOneOf(c.LogLevel, logLevels)},
 		{"log_format", checkOneOf(c.LogFormat, logFormats)},
 		{"admin_listen", checkAdminListen(c.AdminListen)},

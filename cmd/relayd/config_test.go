@@ -57,6 +57,7 @@ func altConfig() Config {
 		MaxHandshakes:            32,
 		ProxyProtocolTrusted:     []string{"10.1.0.0/16", "fd00::1"},
 		HandshakeTimeout:         3 * time.Second,
+		ParkIdle:                 5 * time.Second,
 		LogLevel:                 "debug",
 		LogFormat:                "json",
 		AdminListen:              "127.0.0.1:0",

@@ -131,6 +131,7 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		TLSConfig:        tlsConf,
 		Version:          agentVersion(),
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		ParkIdle:         parkIdle(cfg.ParkIdle),
 		ReservationTTL:   cfg.ReservationTTL,
 		Limits:           pol.limits,
 		Conns:            pol.conns,
@@ -140,6 +141,15 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		Mesh:             meshCfg,
 		Logger:           logger,
 	}, nil
+}
+
+// parkIdle maps park_idle (0: never) to host.Config.ParkIdle (0: the
+// default, negative: never).
+func parkIdle(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // wssTLS loads the /wss certificate, if one is configured.

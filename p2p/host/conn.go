@@ -108,6 +108,18 @@ func (c *Conn) NumStreams() (int, bool) {
 	return 0, false
 }
 
+// Parked reports whether the connection is parked: idle, its yamux
+// session shut down until a stream needs it (see Config.ParkIdle).
+func (c *Conn) Parked() bool {
+	y, ok := c.mux.(*yamuxConn)
+	if !ok {
+		return false
+	}
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.state == parked
+}
+
 // Close closes the connection and every stream on it.
 func (c *Conn) Close() error { return c.mux.Close() }
 

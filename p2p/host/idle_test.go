@@ -195,3 +195,92 @@ func liveHeap() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// parkingHosts are manyConnsHost and a client host that both park
+// connections idle for idle.
+func parkingHosts(t *testing.T, idle time.Duration) (srv, cli *host.Host) {
+	t.Helper()
+	mk := func() *host.Host {
+		_, k, _ := ed25519.GenerateKey(rand.Reader)
+		h, err := host.New(host.Config{Key: k, ParkIdle: idle,
+			ConnLimits: host.ConnLimits{MaxConns: -1, ConnRatePerIP: limiter.NoRate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	srv, cli = mk(), mk()
+	if _, err := srv.Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, cli
+}
+
+// TestParkedConnCost: a parked connection costs one goroutine a side (its
+// parked reader; each host also runs one sweeper) instead of yamux's two,
+// and it still takes streams both ways.
+func TestParkedConnCost(t *testing.T) {
+	leakcheck.Check(t)
+	srv, cli := parkingHosts(t, 50*time.Millisecond)
+	const n = 8
+	// One connection first, so the accept loop and sweepers are counted.
+	idleConns(t, srv, cli, 1)
+	waitAllParked(t, srv, cli)
+	base, _ := hostGoroutines()
+	conns := idleConns(t, srv, cli, n)
+	waitAllParked(t, srv, cli)
+	waitGoroutines(t, base+2*n)
+	for _, c := range conns {
+		echoOn(t, c, "/test/idle-echo/1")
+	}
+	waitAllParked(t, srv, cli)
+	waitGoroutines(t, base+2*n)
+}
+
+// waitAllParked waits until every connection of cli and srv is parked.
+func waitAllParked(t *testing.T, srv, cli *host.Host) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all := true
+		for _, c := range append(srv.ConnsToPeer(cli.ID()), cli.ConnsToPeer(srv.ID())...) {
+			all = all && c.Parked()
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("connections never all parked")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestParkedConnHeap bounds the live heap of a parked connection, both
+// ends together: about 10.5 KB, against about 23 KB running
+// (TestIdleConnHeap); the yamux sessions and their read buffers are gone.
+// Skipped under -race, which adds its own memory.
+func TestParkedConnHeap(t *testing.T) {
+	if raceEnabled {
+		t.Skip("heap figures are not meaningful under -race")
+	}
+	leakcheck.Check(t)
+	srv, cli := parkingHosts(t, 50*time.Millisecond)
+	const n = 128
+	idleConns(t, srv, cli, 1)
+	waitAllParked(t, srv, cli)
+	before := liveHeap()
+	idleConns(t, srv, cli, n)
+	waitAllParked(t, srv, cli)
+	per := (liveHeap() - before) / n
+	t.Logf("live heap per parked connection, both ends: %d bytes", per)
+	const limit = 14 << 10
+	if per > limit {
+		t.Errorf("live heap per parked connection (both ends) = %d bytes, want at most %d", per, limit)
+	}
+}

@@ -61,8 +61,8 @@ type yamuxConn struct {
 	wake     chan struct{} // closed when a parked connection runs again, and replaced
 	ended    sync.Once
 	done     chan struct{}
-	parks    int // times parked, for tests
-	lastBase uint32
+	parks    int    // times parked, for tests
+	nextBase uint32 // while parked: the next session's idBase
 }
 
 func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
@@ -158,7 +158,7 @@ func (y *yamuxConn) AcceptStream() (MuxedStream, error) {
 			return ms, nil
 		}
 		y.mu.Lock()
-		same := y.cur.link == s.link && y.state != parked
+		same := y.cur.link == s.link && y.state != parked && y.state != connEnded
 		y.mu.Unlock()
 		if same {
 			return nil, err
@@ -241,6 +241,10 @@ func (y *yamuxConn) tryPark(link *frameCoalescer) bool {
 	y.state = parked
 	y.parks++
 	y.sc.SetReadDeadline(time.Time{}) // the parked reader's wait has none
+	// Dropping the session is the point: once its loops end, it and its
+	// read buffer are garbage.
+	y.nextBase = link.nextIDBase()
+	y.cur = yamuxSession{}
 	return true
 }
 
@@ -305,14 +309,12 @@ func (y *yamuxConn) resume(prefix []byte) {
 		return
 	}
 	y.sc.SetReadDeadline(time.Time{})
-	base := y.cur.link.nextIDBase()
-	s, err := y.newSession(base, prefix)
+	s, err := y.newSession(y.nextBase, prefix)
 	if err != nil {
 		// yamux refuses only a bad config, which the first session used.
 		go y.end()
 		return
 	}
-	y.lastBase = base
 	y.cur = s
 	y.state = running
 	y.wakeReq = false

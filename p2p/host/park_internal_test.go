@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
+	"github.com/relayd/relayd/p2p/identity"
 )
 
 const parkTestProto = "/test/park-echo/1"
@@ -115,4 +116,122 @@ func TestParkAndResume(t *testing.T) {
 	if n, _ := yc(sc).parkCount(); n < 3 {
 		t.Errorf("server side parked %d times, want 3", n)
 	}
+}
+
+// session is the running yamux session of c's muxer.
+func session(c *Conn) yamuxSession {
+	y := yc(c)
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.cur
+}
+
+// TestParkedPing: a parked connection answers the peer's yamux pings
+// itself, without starting a session.
+func TestParkedPing(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 50*time.Millisecond, true)
+	cli := parkHost(t, -1, false)
+	c, sc := parkedPair(t, srv, cli)
+	waitParked(t, sc, 0)
+	for range 3 {
+		if _, err := session(c).Ping(); err != nil {
+			t.Fatalf("ping a parked connection: %v", err)
+		}
+	}
+	if n, st := yc(sc).parkCount(); n != 1 || st != parked {
+		t.Errorf("after pings: parked %d times, state %d; want once, still parked", n, st)
+	}
+	parkEcho(t, c, "still there")
+}
+
+// TestParkedStreamIDsContinue: streams a parking side opens get new IDs on
+// the wire, session after session, as the peer must see them.
+func TestParkedStreamIDsContinue(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 50*time.Millisecond, true)
+	cli := parkHost(t, -1, false)
+	ids := make(chan uint32, 8)
+	cli.Handle("/test/park-id/1", func(s *Stream) {
+		ids <- s.MuxedStream.(*yamuxStream).StreamID()
+		s.Close()
+	})
+	_, sc := parkedPair(t, srv, cli)
+	var last uint32
+	for i := range 4 {
+		waitParked(t, sc, i)
+		s, err := sc.NewStream(t.Context(), "/test/park-id/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, s)
+		s.Close()
+		id := <-ids
+		if id <= last || id%2 != 0 {
+			t.Fatalf("stream %d of the server has ID %d on the wire after %d", i, id, last)
+		}
+		last = id
+	}
+}
+
+// TestParkedPeerCloses: a parked connection whose peer goes away is
+// removed like any other.
+func TestParkedPeerCloses(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 50*time.Millisecond, true)
+	cli := parkHost(t, -1, false)
+	gone := make(chan struct{})
+	srv.OnPeerDisconnected(func(identity.PeerID) { close(gone) })
+	c, sc := parkedPair(t, srv, cli)
+	waitParked(t, sc, 0)
+	c.Close()
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked connection's end went unnoticed")
+	}
+	if srv.NumPeers() != 0 {
+		t.Errorf("server holds %d peers", srv.NumPeers())
+	}
+}
+
+// TestParkedHostClose: closing a host with parked connections ends them
+// and every goroutine (leakcheck); the peer sees the connection end.
+func TestParkedHostClose(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 50*time.Millisecond, true)
+	cli := parkHost(t, 50*time.Millisecond, false)
+	c, sc := parkedPair(t, srv, cli)
+	waitParked(t, c, 0)
+	waitParked(t, sc, 0)
+	srv.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client never saw the connection end")
+	}
+}
+
+// TestParkRace: streams opened at random moments from either side, while
+// both sides park and resume every few milliseconds, all work.
+func TestParkRace(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 10*time.Millisecond, true)
+	cli := parkHost(t, 10*time.Millisecond, false)
+	c, sc := parkedPair(t, srv, cli)
+	end := time.Now().Add(time.Second)
+	for i := 0; time.Now().Before(end); i++ {
+		time.Sleep(time.Duration(i*7%13) * time.Millisecond)
+		if i%2 == 0 {
+			parkEcho(t, c, "client")
+		} else {
+			parkEcho(t, sc, "server")
+		}
+	}
+	nc, _ := yc(c).parkCount()
+	ns, _ := yc(sc).parkCount()
+	if nc+ns < 4 {
+		t.Errorf("parked %d and %d times; the test did not exercise parking", nc, ns)
+	}
+	t.Logf("client parked %d times, server %d", nc, ns)
 }
