@@ -336,7 +336,7 @@ func (c *frameCoalescer) readConn(p []byte, boundary bool) (int, error) {
 		if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
 			return n, err
 		}
-		if boundary && c.park.tryPark(c) {
+		if c.park.tryPark(c, boundary) {
 			c.parked.Store(true)
 			return n, errParked
 		}
@@ -363,7 +363,11 @@ func (c *frameCoalescer) nothingPending() bool {
 	c.imu.Lock()
 	in := len(c.in)
 	c.imu.Unlock()
-	c.wmu.Lock()
+	// A write in progress (a peer that stopped reading) is not quiet, and
+	// must not stall the caller, which holds the connection's lock.
+	if !c.wmu.TryLock() {
+		return false
+	}
 	open := len(c.open)
 	c.wmu.Unlock()
 	return in == 0 && open == 0

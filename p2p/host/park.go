@@ -31,8 +31,9 @@ import (
 // only transports whose connections survive a read timeout park (TCP:
 // a WebSocket connection is broken by one).
 
-// errParked ends a session's receive loop when the connection parks.
-var errParked = errors.New("yamux session parked")
+// errParked ends a session's receive loop when the connection parks. Its
+// text says "closed" because hashicorp/yamux logs any other read error.
+var errParked = errors.New("yamux session closed to park")
 
 type parkState int
 
@@ -54,8 +55,9 @@ type yamuxConn struct {
 	spawn  func(func()) bool // runs the parked reader; false once the host closes
 
 	mu       sync.Mutex
-	cur      yamuxSession // the session; its link is nil before the first
+	cur      yamuxSession // the running session; zero while parked
 	state    parkState
+	closing  bool          // Close was called: no more parking or resuming
 	opening  int           // OpenStream calls using cur
 	wakeReq  bool          // OpenStream wants a parked connection's session back
 	wake     chan struct{} // closed when a parked connection runs again, and replaced
@@ -169,6 +171,7 @@ func (y *yamuxConn) AcceptStream() (MuxedStream, error) {
 // Close closes the connection and its streams.
 func (y *yamuxConn) Close() error {
 	y.mu.Lock()
+	y.closing = true
 	st, s := y.state, y.cur
 	y.mu.Unlock()
 	if st == running || st == parking {
@@ -221,15 +224,15 @@ func (y *yamuxConn) requestPark(now time.Time) {
 	y.sc.SetReadDeadline(time.Unix(1, 0))
 }
 
-// tryPark runs on the receive loop of link's session, at a frame boundary
-// of the peer's byte stream, when a park request's deadline fired: true
-// if the session is to end now. Otherwise the request is dropped and the
-// read goes on.
-func (y *yamuxConn) tryPark(link *frameCoalescer) bool {
+// tryPark runs on the receive loop of link's session when a park
+// request's deadline fired: true if the session is to end now. Otherwise,
+// or if the read stopped mid-frame (!boundary), the request is dropped
+// and the read goes on.
+func (y *yamuxConn) tryPark(link *frameCoalescer, boundary bool) bool {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	link.parkReq.Store(false)
-	ok := y.state == parking && y.cur.link == link && y.opening == 0 && !y.wakeReq &&
+	ok := boundary && y.state == parking && !y.closing && y.cur.link == link && y.opening == 0 &&
 		link.quietSince(time.Now(), y.idle) && link.nothingPending() && y.cur.NumStreams() == 0
 	if !ok {
 		if y.state == parking {
@@ -252,7 +255,10 @@ func (y *yamuxConn) tryPark(link *frameCoalescer) bool {
 // it: both of yamux's loops are done reading; the parked reader takes
 // over sc.
 func (y *yamuxConn) sessionParked() {
-	if !y.spawn(y.parkedRead) {
+	y.mu.Lock()
+	closing := y.closing
+	y.mu.Unlock()
+	if closing || !y.spawn(y.parkedRead) {
 		y.end()
 	}
 }
@@ -264,7 +270,7 @@ func (y *yamuxConn) parkedRead() {
 	n := 0
 	for {
 		y.mu.Lock()
-		wake, gone := y.wakeReq, y.state == connEnded
+		wake, gone := y.wakeReq, y.state == connEnded || y.closing
 		y.mu.Unlock()
 		if gone {
 			y.end()
@@ -305,7 +311,8 @@ func (y *yamuxConn) parkedRead() {
 func (y *yamuxConn) resume(prefix []byte) {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if y.state == connEnded {
+	if y.state == connEnded || y.closing {
+		go y.end()
 		return
 	}
 	y.sc.SetReadDeadline(time.Time{})

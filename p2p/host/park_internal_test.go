@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
+	"github.com/relayd/relayd/limiter"
 	"github.com/relayd/relayd/p2p/identity"
 )
 
@@ -22,7 +23,8 @@ const parkTestProto = "/test/park-echo/1"
 func parkHost(t *testing.T, idle time.Duration, listen bool) *Host {
 	t.Helper()
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	h, err := New(Config{Key: k, ParkIdle: idle, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	h, err := New(Config{Key: k, ParkIdle: idle, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		ConnLimits: ConnLimits{MaxConns: -1, ConnRatePerIP: limiter.NoRate}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,4 +236,28 @@ func TestParkRace(t *testing.T) {
 		t.Errorf("parked %d and %d times; the test did not exercise parking", nc, ns)
 	}
 	t.Logf("client parked %d times, server %d", nc, ns)
+}
+
+// TestParkCloseRace: connections closed by either side at any moment of
+// parking or resuming end on both sides, leaving no goroutine behind.
+func TestParkCloseRace(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 2*time.Millisecond, true)
+	cli := parkHost(t, 2*time.Millisecond, false)
+	for i := range 20 {
+		c, sc := parkedPair(t, srv, cli)
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+		closer, other := c, sc
+		if i%2 == 1 {
+			closer, other = sc, c
+		}
+		closer.Close()
+		for _, x := range []*Conn{closer, other} {
+			select {
+			case <-x.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: a connection never ended", i)
+			}
+		}
+	}
 }
