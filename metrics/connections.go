@@ -38,6 +38,8 @@ type Connections struct {
 	refused   *prometheus.CounterVec
 	handshake *prometheus.HistogramVec
 	failures  *prometheus.CounterVec
+	parked    prometheus.Gauge
+	parks     prometheus.Counter
 }
 
 // NewConnections builds the connection collectors and registers them on
@@ -65,6 +67,14 @@ func NewConnections(reg prometheus.Registerer) *Connections {
 			Name: "relayd_connections_handshake_failures_total",
 			Help: "Inbound upgrades that failed, by the stage that failed.",
 		}, []string{"transport", "stage"}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relayd_connections_parked",
+			Help: "Idle TCP connections whose yamux session is shut down until a stream needs it (park_idle).",
+		}),
+		parks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relayd_connections_parks_total",
+			Help: "Times an idle TCP connection's yamux session was shut down (park_idle).",
+		}),
 	}
 	for _, k := range knownConnLabels {
 		c.active.WithLabelValues(k.transport)
@@ -77,7 +87,7 @@ func NewConnections(reg prometheus.Registerer) *Connections {
 			c.failures.WithLabelValues(k.transport, s)
 		}
 	}
-	reg.MustRegister(c.active, c.accepted, c.refused, c.handshake, c.failures)
+	reg.MustRegister(c.active, c.accepted, c.refused, c.handshake, c.failures, c.parked, c.parks)
 	return c
 }
 
@@ -104,4 +114,14 @@ func (c *Connections) ConnRefused(transport, reason string) {
 // HandshakeFailed implements host.Tracer.
 func (c *Connections) HandshakeFailed(transport, stage string) {
 	c.failures.WithLabelValues(transport, stage).Inc()
+}
+
+// ConnParked implements host.Tracer.
+func (c *Connections) ConnParked(parked bool) {
+	if parked {
+		c.parked.Inc()
+		c.parks.Inc()
+		return
+	}
+	c.parked.Dec()
 }

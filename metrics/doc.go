@@ -26,6 +26,8 @@
 //	relayd_connections_refused_total{transport,reason}            raw connections dropped before the handshake
 //	relayd_connections_handshake_duration_seconds{transport}      histogram of completed upgrades
 //	relayd_connections_handshake_failures_total{transport,stage}  failed inbound upgrades
+//	relayd_connections_parked                                     gauge: idle TCP connections, yamux session shut down
+//	relayd_connections_parks_total                                sessions shut down for idleness (park_idle)
 //	relayd_reservations_active                                    gauge: slots held by this node
 //	relayd_reservations_requests_total{result}                    RESERVE answered: ok or the refusal reason
 //	relayd_reservations_refreshes_total                           ok answers that renewed a held slot

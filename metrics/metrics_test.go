@@ -79,6 +79,8 @@ func TestSeriesExistAtZero(t *testing.T) {
 		"relayd_connections_refused_total":              1 + 4 + 4 + 1,
 		"relayd_connections_handshake_duration_seconds": 4,
 		"relayd_connections_handshake_failures_total":   6 + 7 + 7 + 2,
+		"relayd_connections_parked":                     1,
+		"relayd_connections_parks_total":                1,
 		"relayd_reservations_active":                    1,
 		"relayd_reservations_requests_total":            1 + len(metrics.ReserveRefusals()),
 		"relayd_reservations_refreshes_total":           1,

@@ -51,6 +51,7 @@ type yamuxConn struct {
 	cfg    *yamux.Config
 	server bool
 	ev     linkEvents
+	tr     Tracer
 	idle   time.Duration     // park after this long without streams or frames; 0: never
 	spawn  func(func()) bool // runs the parked reader; false once the host closes
 
@@ -67,8 +68,8 @@ type yamuxConn struct {
 	nextBase uint32 // while parked: the next session's idBase
 }
 
-func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
-	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, idle: idle, spawn: spawn,
+func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, tr Tracer, idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
+	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, tr: tr, idle: idle, spawn: spawn,
 		wake: make(chan struct{}), done: make(chan struct{})}
 	s, err := y.newSession(0, nil)
 	if err != nil {
@@ -201,6 +202,9 @@ func (y *yamuxConn) NumStreams() int {
 func (y *yamuxConn) end() {
 	y.ended.Do(func() {
 		y.mu.Lock()
+		if y.state == parked {
+			y.tr.ConnParked(false)
+		}
 		y.state = connEnded
 		y.mu.Unlock()
 		y.sc.Close()
@@ -243,6 +247,7 @@ func (y *yamuxConn) tryPark(link *frameCoalescer, boundary bool) bool {
 	}
 	y.state = parked
 	y.parks++
+	y.tr.ConnParked(true)
 	y.sc.SetReadDeadline(time.Time{}) // the parked reader's wait has none
 	// Dropping the session is the point: once its loops end, it and its
 	// read buffer are garbage.
@@ -324,6 +329,7 @@ func (y *yamuxConn) resume(prefix []byte) {
 	}
 	y.cur = s
 	y.state = running
+	y.tr.ConnParked(false)
 	y.wakeReq = false
 	close(y.wake)
 	y.wake = make(chan struct{})
@@ -364,7 +370,7 @@ func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label st
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	return newYamuxConn(sc, server, h.yamux, ev, idle, h.goTracked)
+	return newYamuxConn(sc, server, h.yamux, ev, h.cfg.Tracer, idle, h.goTracked)
 }
 
 // appendConns appends every live connection to dst.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,13 +19,28 @@ import (
 
 const parkTestProto = "/test/park-echo/1"
 
+// parkTracer counts what the host reports of parking.
+type parkTracer struct {
+	NopTracer
+	parked, parks atomic.Int64
+}
+
+func (p *parkTracer) ConnParked(parked bool) {
+	if parked {
+		p.parked.Add(1)
+		p.parks.Add(1)
+	} else {
+		p.parked.Add(-1)
+	}
+}
+
 // parkHost is a host that parks connections idle for idle, serving an
 // echo protocol; listen makes it listen on loopback TCP and serve.
 func parkHost(t *testing.T, idle time.Duration, listen bool) *Host {
 	t.Helper()
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
 	h, err := New(Config{Key: k, ParkIdle: idle, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		ConnLimits: ConnLimits{MaxConns: -1, ConnRatePerIP: limiter.NoRate}})
+		ConnLimits: ConnLimits{MaxConns: -1, ConnRatePerIP: limiter.NoRate}, Tracer: &parkTracer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +134,11 @@ func TestParkAndResume(t *testing.T) {
 	if n, _ := yc(sc).parkCount(); n < 3 {
 		t.Errorf("server side parked %d times, want 3", n)
 	}
+	// Both ran a session for the last echo; a park may have begun since.
+	tr := srv.cfg.Tracer.(*parkTracer)
+	if p, n := tr.parked.Load(), tr.parks.Load(); n < 3 || p < 0 || p > 1 {
+		t.Errorf("tracer: %d parked, %d parks; want 0 or 1, and at least 3", p, n)
+	}
 }
 
 // session is the running yamux session of c's muxer.
@@ -186,6 +207,10 @@ func TestParkedPeerCloses(t *testing.T) {
 	srv.OnPeerDisconnected(func(identity.PeerID) { close(gone) })
 	c, sc := parkedPair(t, srv, cli)
 	waitParked(t, sc, 0)
+	tr := srv.cfg.Tracer.(*parkTracer)
+	if tr.parked.Load() != 1 || tr.parks.Load() != 1 {
+		t.Errorf("tracer: %d parked, %d parks; want 1 and 1", tr.parked.Load(), tr.parks.Load())
+	}
 	c.Close()
 	select {
 	case <-gone:
@@ -194,6 +219,9 @@ func TestParkedPeerCloses(t *testing.T) {
 	}
 	if srv.NumPeers() != 0 {
 		t.Errorf("server holds %d peers", srv.NumPeers())
+	}
+	if tr.parked.Load() != 0 {
+		t.Errorf("tracer: %d parked after the connection ended, want 0", tr.parked.Load())
 	}
 }
 

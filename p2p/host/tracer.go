@@ -19,6 +19,10 @@ type Tracer interface {
 	// "muxer", "timeout" (TCP, WebSocket); "tls" or "timeout" (QUIC);
 	// "websocket" (a broken HTTP upgrade).
 	HandshakeFailed(transport, stage string)
+	// ConnParked follows a TCP connection's yamux session shutting down
+	// while idle (parked true, see Config.ParkIdle) and the end of that:
+	// a new session, or the connection closing (parked false).
+	ConnParked(parked bool)
 }
 
 // NopTracer ignores every event; it is the default.
@@ -28,3 +32,4 @@ func (NopTracer) ConnOpened(string, bool, time.Duration) {}
 func (NopTracer) ConnClosed(string, bool)                {}
 func (NopTracer) ConnRefused(string, string)             {}
 func (NopTracer) HandshakeFailed(string, string)         {}
+func (NopTracer) ConnParked(bool)                        {}
