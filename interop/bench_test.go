@@ -37,8 +37,12 @@ const (
 	compareReservationsMax = 60000
 	compareParallel        = 16 // Reserve calls in flight
 	compareRunsDefault     = 3
-	compareIdleWait        = 3 * time.Second
-	compareBytes           = 64 << 20 // per throughput transfer
+	// compareIdleWait is how long the reservations sit before the RSS is
+	// read (RELAYD_COMPARE_IDLE). A reservation lives for an hour; 6 s
+	// lets relayd park the idle connections (park_idle 2 s, looked at every
+	// second) and hand the memory back, which 3 s did not.
+	compareIdleWait = 6 * time.Second
+	compareBytes    = 64 << 20 // per throughput transfer
 	// compareTransfers is the number of timed transfers per path; the best
 	// counts. 5 × 64 MiB keeps the relay's CPU window above a second even
 	// at 300 MiB/s, so the 10 ms CPU ticks stay under 1 % of it.
@@ -65,12 +69,19 @@ type compareConfig struct {
 	transports []string
 	flags      []string // RELAYD_COMPARE_FLAGS, relayd only
 	out        string
+	idle       time.Duration // RELAYD_COMPARE_IDLE
 }
 
 func compareConfigFromEnv(t *testing.T) compareConfig {
 	t.Helper()
 	c := compareConfig{n: compareReservations, runs: compareRunsDefault, transports: compareTransports,
-		flags: strings.Fields(os.Getenv("RELAYD_COMPARE_FLAGS")), out: os.Getenv("RELAYD_COMPARE_OUT")}
+		flags: strings.Fields(os.Getenv("RELAYD_COMPARE_FLAGS")), out: os.Getenv("RELAYD_COMPARE_OUT"), idle: compareIdleWait}
+	if v := os.Getenv("RELAYD_COMPARE_IDLE"); v != "" {
+		var err error
+		if c.idle, err = time.ParseDuration(v); err != nil || c.idle < 0 || c.idle > 5*time.Minute {
+			t.Fatalf("RELAYD_COMPARE_IDLE=%q: want a duration from 0s to 5m", v)
+		}
+	}
 	if v := os.Getenv("RELAYD_COMPARE_N"); v != "" {
 		var err error
 		if c.n, err = strconv.Atoi(v); err != nil || c.n <= 0 || c.n > compareReservationsMax {
@@ -151,7 +162,7 @@ func TestCompare(t *testing.T) {
 	cfg := compareConfigFromEnv(t)
 	checkFDs(t, cfg.n)
 	rep := newCompareReport(cfg)
-	perRun := time.Duration(len(cfg.transports)*len(kinds())) * (compareBudgetFixed + time.Duration(cfg.n)*compareBudgetPerRsvp)
+	perRun := time.Duration(len(cfg.transports)*len(kinds())) * (compareBudgetFixed + cfg.idle + time.Duration(cfg.n)*compareBudgetPerRsvp)
 	if dl, ok := t.Deadline(); ok && time.Until(dl) < perRun {
 		t.Fatalf("one run needs up to %v but the test has %v left; pass a longer -timeout (e.g. -timeout %dm)",
 			perRun.Round(time.Second), time.Until(dl).Round(time.Second), int(perRun.Minutes())*(cfg.runs+1)+5)
@@ -228,7 +239,7 @@ func measureRelay(t *testing.T, cfg compareConfig, tr, kind string, res *compare
 	done := res.timed("start relay")
 	r := startRelayOn(t, kind, []string{compareRelayListen(tr)}, flags...)
 	done()
-	measureReservations(t, r, tr, cfg.n, res)
+	measureReservations(t, r, tr, cfg.n, cfg.idle, res)
 	measureThroughput(t, r, tr, res)
 	measureSetup(t, r, tr, res)
 	defer res.timed("stop relay")()
@@ -368,7 +379,7 @@ func compareTarget(t testing.TB, r *relayProc, tr string) host.Host {
 
 // measureReservations: RSS and CPU of the relay before and after n idle
 // hosts each hold a reservation.
-func measureReservations(t *testing.T, r *relayProc, tr string, n int, res *compareResult) {
+func measureReservations(t *testing.T, r *relayProc, tr string, n int, idle time.Duration, res *compareResult) {
 	quiesce(t, r.Pid) // let start-up settle before the baseline
 	rss0 := readRSSKiB(t, r.Pid)
 	res.rssIdleKiB = rss0
@@ -398,7 +409,7 @@ func measureReservations(t *testing.T, r *relayProc, tr string, n int, res *comp
 	cpu1 := readCPUTicks(t, r.Pid)
 	done()
 	done = res.timed("idle wait, RSS")
-	time.Sleep(compareIdleWait)
+	time.Sleep(idle)
 	rss1 := readRSSKiB(t, r.Pid)
 	if r.Exited() {
 		t.Fatalf("%s exited while holding %d reservations", r.Kind, n)

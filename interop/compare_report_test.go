@@ -111,9 +111,9 @@ func (rep *compareReport) header() string {
 	if rep.note != "" { // stopped early
 		runs = fmt.Sprintf("%d of %d", rep.runsDone, rep.cfg.runs)
 	}
-	return fmt.Sprintf("TestCompare: N=%d reservations, concurrency %d, runs %s, transports %s; "+
+	return fmt.Sprintf("TestCompare: N=%d reservations, concurrency %d, runs %s, transports %s, RSS read after %v idle; "+
 		"go-libp2p %s (clients and reference relay); %s; GOMAXPROCS %d, nproc %d; %s",
-		rep.cfg.n, compareParallel, runs, strings.Join(rep.cfg.transports, ","), goLibp2pVersion(), relayd,
+		rep.cfg.n, compareParallel, runs, strings.Join(rep.cfg.transports, ","), rep.cfg.idle, goLibp2pVersion(), relayd,
 		runtime.GOMAXPROCS(0), runtime.NumCPU(), rep.date.Format("2006-01-02 15:04 MST"))
 }
 

@@ -70,9 +70,24 @@
 // session (frameCoalescer) reports each SYN it hands to yamux, which
 // starts an acceptor goroutine if none runs; the acceptor ends once every
 // stream announced has been accepted, serving the last one itself. The
-// link also reports the session's end, which removes the connection. A
-// QUIC connection, whose muxer reports nothing, has a goroutine parked in
+// link also reports the connection's end, which removes it. A QUIC
+// connection, whose muxer reports nothing, has a goroutine parked in
 // AcceptStream (Conn.serve) for its whole life.
+//
+// Parking (park.go). A TCP connection with no stream and no frame either
+// way for ParkIdle (default 2 s) goes further: its yamux session is shut
+// down, silently, and one goroutine waits on the Noise connection,
+// answering the peer's yamux pings. The next frame from the peer, or a
+// stream we open, starts a new hashicorp/yamux session on the same
+// connection with the bytes read so far; the link shifts our stream IDs
+// by the last session's highest, so the peer sees one session whose IDs
+// only grow. Parking is asked for by a sweeper goroutine (every ParkIdle/2)
+// through a read deadline in the past, and decided by the session's
+// receive loop, at a frame boundary, under the connection's lock, only if
+// nothing is pending: no stream, no OpenStream under way, no host frame
+// queued, no ping of ours unanswered, no write in progress. WebSocket
+// connections do not park: a read timeout breaks them. An idle TCP
+// reservation then costs about 9 KiB instead of 23 (relayd bench).
 //
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a

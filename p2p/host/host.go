@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -133,8 +134,9 @@ type Host struct {
 
 	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
 
-	workers workerPool // idle goroutines for goTask (workers.go)
-	sweeper sync.Once  // starts parkSweeper with the first parkable connection
+	workers workerPool   // idle goroutines for goTask (workers.go)
+	sweeper sync.Once    // starts parkSweeper with the first parkable connection
+	parks   atomic.Int64 // connections parked so far (park.go)
 
 	wg sync.WaitGroup
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -47,13 +49,14 @@ const (
 // yamuxConn is the muxer of a Noise connection: a yamux session, replaced
 // by a new one on the same connection after each park.
 type yamuxConn struct {
-	sc     *noise.Conn
-	cfg    *yamux.Config
-	server bool
-	ev     linkEvents
-	tr     Tracer
-	idle   time.Duration     // park after this long without streams or frames; 0: never
-	spawn  func(func()) bool // runs the parked reader; false once the host closes
+	sc        *noise.Conn
+	cfg       *yamux.Config
+	server    bool
+	ev        linkEvents
+	tr        Tracer
+	hostParks *atomic.Int64     // the host's count of parks
+	idle      time.Duration     // park after this long without streams or frames; 0: never
+	spawn     func(func()) bool // runs the parked reader; false once the host closes
 
 	mu       sync.Mutex
 	cur      yamuxSession // the running session; zero while parked
@@ -68,8 +71,9 @@ type yamuxConn struct {
 	nextBase uint32 // while parked: the next session's idBase
 }
 
-func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, tr Tracer, idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
-	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, tr: tr, idle: idle, spawn: spawn,
+func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, tr Tracer, parks *atomic.Int64,
+	idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
+	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, tr: tr, hostParks: parks, idle: idle, spawn: spawn,
 		wake: make(chan struct{}), done: make(chan struct{})}
 	s, err := y.newSession(0, nil)
 	if err != nil {
@@ -247,6 +251,7 @@ func (y *yamuxConn) tryPark(link *frameCoalescer, boundary bool) bool {
 	}
 	y.state = parked
 	y.parks++
+	y.hostParks.Add(1)
 	y.tr.ConnParked(true)
 	y.sc.SetReadDeadline(time.Time{}) // the parked reader's wait has none
 	// Dropping the session is the point: once its loops end, it and its
@@ -340,17 +345,33 @@ func isPeerPing(h []byte) bool {
 	return h[1] == yamuxTypePing && flagsOf(h)&yamuxFlagSYN != 0
 }
 
+// releaseAfterParks is how many parks (about 14 KiB of yamux state each)
+// make the sweeper hand freed memory back to the OS once parking settles.
+const releaseAfterParks = 512
+
 // parkSweeper parks the host's idle yamux connections, looking every
-// ParkIdle/2, until the host closes.
+// ParkIdle/2, until the host closes. When a burst of connections has
+// parked (releaseAfterParks or more, then a look with no new park), it
+// returns the memory they freed to the OS: a relay that takes thousands
+// of reservations at once, as after a restart, would otherwise keep the
+// sessions' memory until the runtime's next forced GC (two minutes when
+// idle) and its scavenger, which pace themselves.
 func (h *Host) parkSweeper() {
 	t := time.NewTicker(h.cfg.ParkIdle / 2)
 	defer t.Stop()
 	var conns []*Conn
+	var seen, released int64
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case now := <-t.C:
+			if n := h.parks.Load(); n == seen && n-released >= releaseAfterParks {
+				debug.FreeOSMemory()
+				released = n
+			} else {
+				seen = n
+			}
 			conns = h.appendConns(conns[:0])
 			for _, c := range conns {
 				if y, ok := c.mux.(*yamuxConn); ok {
@@ -370,7 +391,7 @@ func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label st
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	return newYamuxConn(sc, server, h.yamux, ev, h.cfg.Tracer, idle, h.goTracked)
+	return newYamuxConn(sc, server, h.yamux, ev, h.cfg.Tracer, &h.parks, idle, h.goTracked)
 }
 
 // appendConns appends every live connection to dst.
