@@ -102,6 +102,9 @@ type linkEvents interface {
 	// linkClosed: the connection ended, whatever the reason (not a
 	// session parking: park.go).
 	linkClosed()
+	// parkChanged: the session parked (true) or a parked connection
+	// ran again or ended (false). Called under the connection's lock.
+	parkChanged(parked bool)
 }
 
 // Close is called by yamux, once, when the session ends. A parked

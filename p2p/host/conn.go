@@ -246,6 +246,15 @@ func (c *Conn) linkClosed() {
 	}
 }
 
+func (c *Conn) parkChanged(parked bool) {
+	c.h.cfg.Tracer.ConnParked(parked)
+	if parked {
+		c.debug("connection parked")
+	} else {
+		c.debug("connection unparked")
+	}
+}
+
 // startAcceptor starts acceptStreams. Once the host is closing it does
 // not: Close closes the connection, streams and all.
 func (c *Conn) startAcceptor() {

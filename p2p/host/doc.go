@@ -87,7 +87,10 @@
 // nothing is pending: no stream, no OpenStream under way, no host frame
 // queued, no ping of ours unanswered, no write in progress. WebSocket
 // connections do not park: a read timeout breaks them. An idle TCP
-// reservation then costs about 9 KiB instead of 23 (relayd bench).
+// reservation then holds about 5.5 KiB of heap and 2 KiB of stack
+// instead of 12.5 and 8 (relayd bench, 18,000 reservations). When a burst
+// of connections has parked, the sweeper hands the freed memory back to
+// the OS (debug.FreeOSMemory) once parking settles.
 //
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a

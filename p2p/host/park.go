@@ -53,7 +53,6 @@ type yamuxConn struct {
 	cfg       *yamux.Config
 	server    bool
 	ev        linkEvents
-	tr        Tracer
 	hostParks *atomic.Int64     // the host's count of parks
 	idle      time.Duration     // park after this long without streams or frames; 0: never
 	spawn     func(func()) bool // runs the parked reader; false once the host closes
@@ -71,9 +70,9 @@ type yamuxConn struct {
 	nextBase uint32 // while parked: the next session's idBase
 }
 
-func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, tr Tracer, parks *atomic.Int64,
+func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, parks *atomic.Int64,
 	idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
-	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, tr: tr, hostParks: parks, idle: idle, spawn: spawn,
+	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, hostParks: parks, idle: idle, spawn: spawn,
 		wake: make(chan struct{}), done: make(chan struct{})}
 	s, err := y.newSession(0, nil)
 	if err != nil {
@@ -207,7 +206,7 @@ func (y *yamuxConn) end() {
 	y.ended.Do(func() {
 		y.mu.Lock()
 		if y.state == parked {
-			y.tr.ConnParked(false)
+			y.ev.parkChanged(false)
 		}
 		y.state = connEnded
 		y.mu.Unlock()
@@ -252,7 +251,7 @@ func (y *yamuxConn) tryPark(link *frameCoalescer, boundary bool) bool {
 	y.state = parked
 	y.parks++
 	y.hostParks.Add(1)
-	y.tr.ConnParked(true)
+	y.ev.parkChanged(true)
 	y.sc.SetReadDeadline(time.Time{}) // the parked reader's wait has none
 	// Dropping the session is the point: once its loops end, it and its
 	// read buffer are garbage.
@@ -334,7 +333,7 @@ func (y *yamuxConn) resume(prefix []byte) {
 	}
 	y.cur = s
 	y.state = running
-	y.tr.ConnParked(false)
+	y.ev.parkChanged(false)
 	y.wakeReq = false
 	close(y.wake)
 	y.wake = make(chan struct{})
@@ -391,7 +390,7 @@ func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label st
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	return newYamuxConn(sc, server, h.yamux, ev, h.cfg.Tracer, &h.parks, idle, h.goTracked)
+	return newYamuxConn(sc, server, h.yamux, ev, &h.parks, idle, h.goTracked)
 }
 
 // appendConns appends every live connection to dst.
