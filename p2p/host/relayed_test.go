@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -133,7 +134,7 @@ func TestDialAsResponder(t *testing.T) {
 func TestIdentifyObservedBehindProxy(t *testing.T) {
 	leakcheck.Check(t)
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	srv, err := host.New(host.Config{Key: k, Transports: []transport.Transport{tcp.New()},
+	srv, err := host.New(host.Config{Key: k, Transports: []transport.Transport{tcp.New()}, ParkIdle: 50 * time.Millisecond,
 		ProxyProtocol: proxyproto.Config{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +152,16 @@ func TestIdentifyObservedBehindProxy(t *testing.T) {
 	}
 	if got := info.ObservedAddr.String(); got != "/ip4/203.0.113.7/tcp/4242" {
 		t.Errorf("observedAddr %s, want /ip4/203.0.113.7/tcp/4242", got)
+	}
+	// A connection behind the balancer parks like any TCP connection (the
+	// PROXY reader survives the read deadline that parks it) and serves
+	// streams afterwards.
+	waitFor(t, func() bool {
+		cs := srv.ConnsToPeer(cli.ID())
+		return len(cs) == 1 && cs[0].Parked()
+	})
+	if _, err := cli.Identify(ctx10(t), c); err != nil {
+		t.Fatalf("identify over a parked connection: %v", err)
 	}
 }
 
