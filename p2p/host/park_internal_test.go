@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -286,6 +287,74 @@ func TestParkCloseRace(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("round %d: a connection never ended", i)
 			}
+		}
+	}
+}
+
+// TestStreamIDShift: how a link after a park maps stream IDs, both ways.
+// Only our streams move (even IDs for a yamux server, odd for a client);
+// a frame the peer sends for one of our streams from before the park
+// names stream 0, which yamux ignores; pings and go-aways have no stream.
+func TestStreamIDShift(t *testing.T) {
+	frame := func(typ byte, flags uint16, id uint32) []byte {
+		return encodeYamux(make([]byte, yamuxHeaderSize), typ, flags, id, 0)
+	}
+	idOf := func(h []byte) uint32 { return binary.BigEndian.Uint32(h[4:]) }
+	tests := []struct {
+		name        string
+		odd         uint32 // 1: we are the yamux client
+		base        uint32
+		typ         byte
+		local, wire uint32 // toWire(local) == wire; fromWire(wire) == local
+	}{
+		{"server's own stream", 0, 6, yamuxTypeData, 2, 8},
+		{"server's window update", 0, 6, yamuxTypeWindowUpdate, 4, 10},
+		{"peer's stream untouched", 0, 6, yamuxTypeData, 3, 3},
+		{"client's own stream", 1, 6, yamuxTypeWindowUpdate, 1, 7},
+		{"client, peer's stream untouched", 1, 6, yamuxTypeData, 2, 2},
+		{"no shift before the first park", 0, 0, yamuxTypeData, 2, 2},
+		{"ping has no stream", 0, 6, yamuxTypePing, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &frameCoalescer{idBase: tt.base, ourOdd: tt.odd}
+			h := frame(tt.typ, 0, tt.local)
+			c.toWire(h)
+			if idOf(h) != tt.wire {
+				t.Errorf("toWire(%d) = %d, want %d", tt.local, idOf(h), tt.wire)
+			}
+			c.fromWire(h)
+			if idOf(h) != tt.local {
+				t.Errorf("fromWire(%d) = %d, want %d", tt.wire, idOf(h), tt.local)
+			}
+		})
+	}
+
+	// A frame for our stream 4 of the session before the park (base 6).
+	c := &frameCoalescer{idBase: 6}
+	h := frame(yamuxTypeWindowUpdate, yamuxFlagRST, 4)
+	c.fromWire(h)
+	if idOf(h) != 0 {
+		t.Errorf("a frame for old stream 4 maps to %d, want 0", idOf(h))
+	}
+
+	// The next session's base follows the highest stream we opened.
+	for _, tt := range []struct {
+		odd, base, syn, want uint32
+	}{
+		{0, 0, 0, 0},  // no stream opened: no shift
+		{0, 0, 4, 4},  // server opened 2 and 4: the next session's 2 is 6
+		{1, 0, 5, 6},  // client opened 1..5: the next session's 1 is 7
+		{0, 6, 0, 6},  // none opened since the last park
+		{1, 6, 9, 10}, // client's 1 and 3 were 7 and 9
+	} {
+		c := &frameCoalescer{idBase: tt.base, ourOdd: tt.odd}
+		if tt.syn != 0 {
+			h := frame(yamuxTypeWindowUpdate, yamuxFlagSYN, tt.syn-tt.base)
+			c.toWire(h)
+		}
+		if got := c.nextIDBase(); got != tt.want {
+			t.Errorf("odd %d, base %d, last SYN on the wire %d: next base %d, want %d", tt.odd, tt.base, tt.syn, got, tt.want)
 		}
 	}
 }
