@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
 	"github.com/relayd/relayd/limiter"
@@ -33,13 +30,7 @@ func manyConnsHost(t *testing.T) *host.Host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	if _, err := h.Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveOn(t, h, "/ip4/127.0.0.1/tcp/0")
 	return h
 }
 
@@ -211,13 +202,7 @@ func parkingHosts(t *testing.T, idle time.Duration) (srv, cli *host.Host) {
 		return h
 	}
 	srv, cli = mk(), mk()
-	if _, err := srv.Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveOn(t, srv, "/ip4/127.0.0.1/tcp/0")
 	return srv, cli
 }
 
