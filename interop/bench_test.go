@@ -55,7 +55,7 @@ const (
 	// machine, used only to refuse a -timeout that cannot fit one run (the
 	// table would be lost to the timeout's panic).
 	// Measured: about 30 s for one relay at N=1000 on a loaded 2-core box.
-	compareBudgetFixed   = 40 * time.Second
+	compareBudgetFixed   = 45 * time.Second
 	compareBudgetPerRsvp = 25 * time.Millisecond
 )
 
@@ -120,6 +120,7 @@ type compareResult struct {
 	directMiBps        float64
 	cpuPerMiBMs        float64
 	setupP50, setupP90 time.Duration
+	directSetupP50     time.Duration
 	phases             []phaseTime
 }
 
@@ -614,6 +615,32 @@ func measureSetup(t *testing.T, r *relayProc, tr string, res *compareResult) {
 	slices.Sort(samples)
 	res.setupP50 = samples[len(samples)/2]
 	res.setupP90 = samples[len(samples)*9/10]
+	measureDirectSetup(t, tr, res)
+}
+
+// measureDirectSetup times the same dials without a relay: fresh clients
+// dial a listening host directly (transport, Noise and yamux handshakes,
+// identify) and echo one byte. It shows how much of a circuit's setup is
+// the relay's: with a relay that took no time at all, a circuit setup
+// would still cost this plus the CONNECT and stop exchanges.
+func measureDirectSetup(t *testing.T, tr string, res *compareResult) {
+	defer res.timed("direct setup dials")()
+	a, closeA := mustCompareHost(t, tr, compareRelayListen(tr))
+	defer closeA()
+	a.SetStreamHandler(echoProto, handleEcho)
+	info := peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}
+	samples := make([]time.Duration, 0, compareDials)
+	for i := range compareDials {
+		b, closeB := mustCompareHost(t, tr, clientListenAddr(tr, compareReservationsMax+i))
+		d, err := timedRoundTrip(t, b, info)
+		closeB()
+		if err != nil {
+			t.Fatalf("direct dial %d: %v", i, err)
+		}
+		samples = append(samples, d)
+	}
+	slices.Sort(samples)
+	res.directSetupP50 = samples[len(samples)/2]
 }
 
 func timedCircuitRoundTrip(t *testing.T, b host.Host, r *relayProc, a host.Host) (time.Duration, error) {
@@ -621,12 +648,26 @@ func timedCircuitRoundTrip(t *testing.T, b host.Host, r *relayProc, a host.Host)
 	if err := b.Connect(ctx, r.Info); err != nil {
 		return 0, fmt.Errorf("connect relay: %w", err)
 	}
+	d, err := timedRoundTrip(t, b, peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{r.CircuitAddr(a.ID())}})
+	if err != nil {
+		return 0, err
+	}
+	// The relay must have freed the circuit before the next dial.
+	if !waitFor(10*time.Second, func() bool { return len(connsTo(a, b.ID())) == 0 }) {
+		return 0, fmt.Errorf("circuit not torn down at the target")
+	}
+	return d, nil
+}
+
+// timedRoundTrip times b's dial to info and a one-byte echo over it, then
+// closes the connection.
+func timedRoundTrip(t *testing.T, b host.Host, info peer.AddrInfo) (time.Duration, error) {
+	ctx := limitedCtx(t, 20*time.Second)
 	start := time.Now()
-	info := peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{r.CircuitAddr(a.ID())}}
 	if err := b.Connect(ctx, info); err != nil {
 		return 0, err
 	}
-	s, err := b.NewStream(ctx, a.ID(), echoProto)
+	s, err := b.NewStream(ctx, info.ID, echoProto)
 	if err != nil {
 		return 0, err
 	}
@@ -640,11 +681,7 @@ func timedCircuitRoundTrip(t *testing.T, b host.Host, r *relayProc, a host.Host)
 	}
 	d := time.Since(start)
 	_ = s.Reset()
-	_ = b.Network().ClosePeer(a.ID())
-	// The relay must have freed the circuit before the next dial.
-	if !waitFor(10*time.Second, func() bool { return len(connsTo(a, b.ID())) == 0 }) {
-		return 0, fmt.Errorf("circuit not torn down at the target")
-	}
+	_ = b.Network().ClosePeer(info.ID)
 	return d, nil
 }
 

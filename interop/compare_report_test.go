@@ -48,6 +48,15 @@ var compareFigures = []compareFigure{
 		get: func(r *compareResult) float64 { return ms(r.setupP90) }},
 	{name: "direct MiB/s, same hosts", unit: "MiB/s",
 		get: func(r *compareResult) float64 { return r.directMiBps }},
+	{name: "direct setup p50, same hosts, no relay", unit: "ms",
+		get: func(r *compareResult) float64 { return ms(r.directSetupP50) }},
+	{name: "relay's share of setup p50 (circuit − direct)", unit: "ms",
+		get: func(r *compareResult) float64 {
+			if r.setupP50 == 0 || r.directSetupP50 == 0 {
+				return 0
+			}
+			return ms(r.setupP50 - r.directSetupP50)
+		}},
 }
 
 type compareKey struct {
