@@ -259,12 +259,15 @@ func TestParkRace(t *testing.T) {
 			parkEcho(t, sc, "server")
 		}
 	}
+	// Both sides park again once the streams stop, whatever the
+	// interleaving above did; how often they parked during it depends on
+	// the machine's speed, so it is only logged.
 	nc, _ := yc(c).parkCount()
 	ns, _ := yc(sc).parkCount()
-	if nc+ns < 4 {
-		t.Errorf("parked %d and %d times; the test did not exercise parking", nc, ns)
-	}
 	t.Logf("client parked %d times, server %d", nc, ns)
+	waitParked(t, c, nc-1) // nc may already count the last park
+	waitParked(t, sc, ns-1)
+	parkEcho(t, c, "after the race")
 }
 
 // TestParkCloseRace: connections closed by either side at any moment of
