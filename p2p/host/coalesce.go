@@ -336,7 +336,7 @@ func (c *frameCoalescer) readConn(p []byte, boundary bool) (int, error) {
 		if err == nil || c.park == nil || !c.parkReq.Load() {
 			return n, err
 		}
-		if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+		if !isTimeout(err) {
 			return n, err
 		}
 		if c.park.tryPark(c, boundary) {
@@ -347,6 +347,13 @@ func (c *frameCoalescer) readConn(p []byte, boundary bool) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// isTimeout: err is a deadline passing (net.Error's Timeout), which leaves
+// the connection usable.
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 // touch records a frame going either way.

@@ -93,8 +93,7 @@ func (h *Host) acceptLoop(l *listener) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if isTimeout(err) {
 				continue
 			}
 			if !errors.Is(err, net.ErrClosed) {

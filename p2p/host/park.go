@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"errors"
-	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -212,9 +211,7 @@ func (y *yamuxConn) end() {
 		y.mu.Unlock()
 		y.sc.Close()
 		close(y.done)
-		if y.ev != nil {
-			y.ev.linkClosed()
-		}
+		y.ev.linkClosed()
 	})
 }
 
@@ -292,7 +289,7 @@ func (y *yamuxConn) parkedRead() {
 		m, err := y.sc.Read(h[n:])
 		n += m
 		if err != nil {
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			if isTimeout(err) {
 				continue // a wake request's deadline
 			}
 			y.end()
