@@ -89,9 +89,13 @@
 // connections do not park: a read timeout breaks them. An idle TCP
 // reservation then holds about 4 KiB of heap and 2 KiB of stack instead
 // of 12.5 and 8, 7 KiB of RSS instead of 22 (relayd bench, 18,000
-// reservations). When a burst
-// of connections has parked, the sweeper hands the freed memory back to
-// the OS (debug.FreeOSMemory) once parking settles.
+// reservations).
+//
+// Memory after a burst. Once a burst of new or parked connections
+// settles (release.go: at least 512 and an eighth of those held, then a
+// quiet second), the host hands the memory the handshakes and the parked
+// sessions freed back to the OS (debug.FreeOSMemory) instead of leaving
+// it to the runtime's scavenger, which keeps up to twice the live heap.
 //
 // Stream endings. Close half-closes our write side (yamux FIN, QUIC FIN):
 // the peer reads every byte, then EOF, and may keep sending. Reset is a

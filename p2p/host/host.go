@@ -134,9 +134,13 @@ type Host struct {
 
 	watch connWatch // OnConnected callbacks and WaitConn waiters (watch.go)
 
-	workers workerPool   // idle goroutines for goTask (workers.go)
-	sweeper sync.Once    // starts parkSweeper with the first parkable connection
-	parks   atomic.Int64 // connections parked so far (park.go)
+	workers    workerPool   // idle goroutines for goTask (workers.go)
+	sweeper    sync.Once    // starts parkSweeper with the first parkable connection
+	connEvents atomic.Int64 // connections added or parked so far (release.go)
+	releasing  bool         // the releaser runs (under mu)
+	release    releasePolicy
+	releases   atomic.Int64 // memory releases so far, for tests
+	nconns     int          // connections in conns (under mu)
 
 	wg sync.WaitGroup
 }
@@ -171,6 +175,7 @@ func New(cfg Config) (*Host, error) {
 		yamux:      yamuxConfig(cfg.Logger),
 		handlers:   make(map[string]Handler),
 		conns:      make(map[identity.PeerID][]*Conn),
+		release:    releasePolicy{after: releaseAfter, quiet: releaseQuiet},
 	}
 	h.Handle(IdentifyID, h.handleIdentify)
 	h.Handle(IdentifyPushID, handleIdentifyPush)
@@ -329,6 +334,12 @@ func (h *Host) addConn(c *Conn) bool {
 		return false
 	}
 	h.conns[c.remotePeer] = append(h.conns[c.remotePeer], c)
+	h.nconns++
+	h.connEvent()
+	if !h.releasing {
+		h.releasing = true
+		h.wg.Go(h.releaser)
+	}
 	return true
 }
 
@@ -342,7 +353,9 @@ func (h *Host) forgetConn(c *Conn) {
 	c.debug("connection closed")
 	h.cfg.Tracer.ConnClosed(c.transport, c.inbound)
 	h.mu.Lock()
+	n := len(h.conns[c.remotePeer])
 	cs := slices.DeleteFunc(h.conns[c.remotePeer], func(x *Conn) bool { return x == c })
+	h.nconns -= n - len(cs)
 	last := len(cs) == 0
 	if last {
 		delete(h.conns, c.remotePeer)

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"errors"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +51,7 @@ type yamuxConn struct {
 	cfg       *yamux.Config
 	server    bool
 	ev        linkEvents
-	hostParks *atomic.Int64     // the host's count of parks
+	hostParks *atomic.Int64     // the host's count of connection events (release.go)
 	idle      time.Duration     // park after this long without streams or frames; 0: never
 	spawn     func(func()) bool // runs the parked reader; false once the host closes
 
@@ -341,33 +340,18 @@ func isPeerPing(h []byte) bool {
 	return h[1] == yamuxTypePing && flagsOf(h)&yamuxFlagSYN != 0
 }
 
-// releaseAfterParks is how many parks (about 14 KiB of yamux state each)
-// make the sweeper hand freed memory back to the OS once parking settles.
-const releaseAfterParks = 512
-
 // parkSweeper parks the host's idle yamux connections, looking every
-// ParkIdle/2, until the host closes. When a burst of connections has
-// parked (releaseAfterParks or more, then a look with no new park), it
-// returns the memory they freed to the OS: a relay that takes thousands
-// of reservations at once, as after a restart, would otherwise keep the
-// sessions' memory until the runtime's next forced GC (two minutes when
-// idle) and its scavenger, which pace themselves.
+// ParkIdle/2, until the host closes. The memory they free goes back to
+// the OS with the releaser's next release (release.go).
 func (h *Host) parkSweeper() {
 	t := time.NewTicker(h.cfg.ParkIdle / 2)
 	defer t.Stop()
 	var conns []*Conn
-	var seen, released int64
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case now := <-t.C:
-			if n := h.parks.Load(); n == seen && n-released >= releaseAfterParks {
-				debug.FreeOSMemory()
-				released = n
-			} else {
-				seen = n
-			}
 			conns = h.appendConns(conns[:0])
 			for _, c := range conns {
 				if y, ok := c.mux.(*yamuxConn); ok {
@@ -387,7 +371,7 @@ func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label st
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	return newYamuxConn(sc, server, h.yamux, ev, &h.parks, idle, h.goTracked)
+	return newYamuxConn(sc, server, h.yamux, ev, &h.connEvents, idle, h.goTracked)
 }
 
 // appendConns appends every live connection to dst.
