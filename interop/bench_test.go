@@ -121,6 +121,7 @@ type compareResult struct {
 	cpuPerMiBMs        float64
 	setupP50, setupP90 time.Duration
 	directSetupP50     time.Duration
+	forwardedSetupP50  time.Duration // TCP only
 	phases             []phaseTime
 }
 
@@ -641,6 +642,9 @@ func measureDirectSetup(t *testing.T, tr string, res *compareResult) {
 	}
 	slices.Sort(samples)
 	res.directSetupP50 = samples[len(samples)/2]
+	if tr == "tcp" {
+		measureForwardedSetup(t, a, res)
+	}
 }
 
 func timedCircuitRoundTrip(t *testing.T, b host.Host, r *relayProc, a host.Host) (time.Duration, error) {

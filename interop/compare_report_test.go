@@ -57,6 +57,15 @@ var compareFigures = []compareFigure{
 			}
 			return ms(r.setupP50 - r.directSetupP50)
 		}},
+	{name: "direct setup p50 through a plain TCP forwarder", unit: "ms",
+		get: func(r *compareResult) float64 { return ms(r.forwardedSetupP50) }},
+	{name: "a plain forwarder's share of setup p50 (forwarded − direct)", unit: "ms",
+		get: func(r *compareResult) float64 {
+			if r.forwardedSetupP50 == 0 || r.directSetupP50 == 0 {
+				return 0
+			}
+			return ms(r.forwardedSetupP50 - r.directSetupP50)
+		}},
 }
 
 type compareKey struct {
