@@ -54,6 +54,10 @@ type Config struct {
 	// ParkIdle is host.Config.ParkIdle: how long an idle TCP connection
 	// keeps its yamux session. Default 2 s; negative: always.
 	ParkIdle time.Duration
+	// ReleaseAfter is host.Config.ReleaseAfter: how many new or parked
+	// connections make a burst after which freed memory goes back to the
+	// OS. Default 512; negative: never.
+	ReleaseAfter int
 	// ReservationTTL is a reservation's lifetime. Default 1 h.
 	ReservationTTL time.Duration
 	// StreamTimeout bounds reading a hop request and writing its reply
@@ -154,6 +158,7 @@ func New(cfg Config) (*Relay, error) {
 		Announce:         ws.AnnounceForms(cfg.Announce),
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ParkIdle:         cfg.ParkIdle,
+		ReleaseAfter:     cfg.ReleaseAfter,
 		MaxHandshakes:    cfg.MaxHandshakes,
 		ConnLimits:       cfg.Conns,
 		ProxyProtocol:    cfg.ProxyProtocol,

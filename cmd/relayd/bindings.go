@@ -98,6 +98,8 @@ func bindings(c *Config) []binding {
 			durationValue{&c.HandshakeTimeout}},
 		{"park_idle", "DURATION", "shut an idle TCP connection's yamux session down after this long without streams or frames; 0 = never",
 			durationValue{&c.ParkIdle}},
+		{"release_after", "N", "hand freed memory back to the OS after a burst of this many new or parked connections; 0 = never",
+			intValue[int]{&c.ReleaseAfter}},
 		{"log_level", "LEVEL", "log level: debug, info, warn or error",
 			stringValue{&c.LogLevel}},
 		{"log_format", "FORMAT", "log format: text or json",

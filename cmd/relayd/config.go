@@ -247,6 +247,14 @@ type Config struct {
 	// 2s. Zero keeps every session running; negative is an error.
 	ParkIdle time.Duration `yaml:"park_idle"`
 
+	// After a burst of at least this many connections, new or parked, that
+	// are also an eighth of those held, relayd hands the memory they freed
+	// back to the OS once a second passes without another (a full garbage
+	// collection, once per burst) instead of leaving it to the Go runtime,
+	// which keeps up to twice the live heap. Default: 512. Zero leaves it to
+	// the runtime; negative is an error.
+	ReleaseAfter int `yaml:"release_after"`
+
 	// Minimum level of log lines written to stderr: debug, info, warn or
 	// error. Default: info. Empty is an error.
 	LogLevel string `yaml:"log_level"`
@@ -390,6 +398,7 @@ func defaultConfig() Config {
 		ProxyProtocolTrusted:     []string{},
 		HandshakeTimeout:         10 * time.Second,
 		ParkIdle:                 2 * time.Second,
+		ReleaseAfter:             512,
 		LogLevel:                 "info",
 		LogFormat:                "text",
 		AdminListen:              "127.0.0.1:9494",
@@ -454,6 +463,7 @@ func (c Config) Validate() error {
 		{"proxy_protocol_trusted", checkAddrs(c.ProxyProtocolTrusted, checkCIDR, true)},
 		{"handshake_timeout", checkPositive(c.HandshakeTimeout)},
 		{"park_idle", checkNonNegative(c.ParkIdle)},
+		{"release_after", checkAtLeastZero(int64(c.ReleaseAfter))},
 		{"log_level", checkOneOf(c.LogLevel, logLevels)},
 		{"log_format", checkOneOf(c.LogFormat, logFormats)},
 		{"admin_listen", checkAdminListen(c.AdminListen)},

@@ -58,6 +58,7 @@ func altConfig() Config {
 		ProxyProtocolTrusted:     []string{"10.1.0.0/16", "fd00::1"},
 		HandshakeTimeout:         3 * time.Second,
 		ParkIdle:                 5 * time.Second,
+		ReleaseAfter:             0,
 		LogLevel:                 "debug",
 		LogFormat:                "json",
 		AdminListen:              "127.0.0.1:0",

@@ -209,6 +209,7 @@ max_handshakes: 32
 proxy_protocol_trusted: [10.1.0.0/16, fd00::1]
 handshake_timeout: 3s
 park_idle: 5s
+release_after: 0
 log_level: debug
 log_format: json
 admin_listen: 127.0.0.1:0

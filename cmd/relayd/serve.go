@@ -132,6 +132,7 @@ func relayConfig(cfg Config, key []byte, id identity.PeerID, logger *slog.Logger
 		Version:          agentVersion(),
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ParkIdle:         parkIdle(cfg.ParkIdle),
+		ReleaseAfter:     releaseAfter(cfg.ReleaseAfter),
 		ReservationTTL:   cfg.ReservationTTL,
 		Limits:           pol.limits,
 		Conns:            pol.conns,
@@ -150,6 +151,15 @@ func parkIdle(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// releaseAfter maps release_after (0: never) to
+// host.Config.ReleaseAfter (0: the default, negative: never).
+func releaseAfter(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // wssTLS loads the /wss certificate, if one is configured.

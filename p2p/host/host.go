@@ -73,6 +73,12 @@ type Config struct {
 	// until either side needs it again (park.go): an idle reservation then
 	// costs one goroutine and no yamux state. Default 2 s; negative: never.
 	ParkIdle time.Duration
+	// ReleaseAfter is how many connections, new or parked, make a burst
+	// after which the host hands the memory they freed back to the OS
+	// (release.go): once they are also an eighth of the connections held
+	// and a second has passed without another. Default 512; negative:
+	// never, leaving it to the Go runtime's scavenger.
+	ReleaseAfter int
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
 	// Tracer receives connection events (metrics). Default: NopTracer.
@@ -97,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ParkIdle == 0 {
 		c.ParkIdle = 2 * time.Second
+	}
+	if c.ReleaseAfter == 0 {
+		c.ReleaseAfter = releaseAfter
 	}
 	if c.ProxyProtocol.Timeout <= 0 {
 		c.ProxyProtocol.Timeout = c.HandshakeTimeout
@@ -175,7 +184,7 @@ func New(cfg Config) (*Host, error) {
 		yamux:      yamuxConfig(cfg.Logger),
 		handlers:   make(map[string]Handler),
 		conns:      make(map[identity.PeerID][]*Conn),
-		release:    releasePolicy{after: releaseAfter, quiet: releaseQuiet},
+		release:    releasePolicy{after: int64(cfg.ReleaseAfter), quiet: releaseQuiet},
 	}
 	h.Handle(IdentifyID, h.handleIdentify)
 	h.Handle(IdentifyPushID, handleIdentifyPush)
@@ -336,7 +345,7 @@ func (h *Host) addConn(c *Conn) bool {
 	h.conns[c.remotePeer] = append(h.conns[c.remotePeer], c)
 	h.nconns++
 	h.connEvent()
-	if !h.releasing {
+	if !h.releasing && h.release.after > 0 {
 		h.releasing = true
 		h.wg.Go(h.releaser)
 	}

@@ -17,7 +17,8 @@ import (
 // releaser hands that memory back at once, with debug.FreeOSMemory: a
 // full GC and a scavenge, once per burst.
 //
-// A burst is at least releaseAfter events and at least an eighth of the
+// A burst is at least Config.ReleaseAfter events (releaseAfter by
+// default) and at least an eighth of the
 // connections held, followed by one releaseQuiet period with no event.
 // The eighth is what keeps a large relay's steady churn from forcing a
 // full GC of a large heap every few seconds: at 100,000 connections it
@@ -30,7 +31,7 @@ const (
 
 // releasePolicy says when the releaser releases; tests shrink it.
 type releasePolicy struct {
-	after int64         // releaseAfter
+	after int64         // Config.ReleaseAfter; the releaser never starts if negative
 	quiet time.Duration // releaseQuiet
 }
 

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
 	"time"
 )
@@ -54,5 +56,28 @@ func TestParksCountForRelease(t *testing.T) {
 	waitParked(t, sc, 0)
 	if n := srv.connEvents.Load(); n < 2 {
 		t.Fatalf("%d connection events after one connection parked, want 2 or more", n)
+	}
+}
+
+// TestReleaseOff: a negative ReleaseAfter never starts the releaser.
+func TestReleaseOff(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	for _, tc := range []struct{ cfg, want int }{{0, releaseAfter}, {-1, -1}, {3, 3}} {
+		h, err := New(Config{Key: k, ReleaseAfter: tc.cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		if h.release.after != int64(tc.want) {
+			t.Errorf("ReleaseAfter %d: release after %d connections, want %d", tc.cfg, h.release.after, tc.want)
+		}
+	}
+	srv := parkHost(t, -1, true)
+	srv.release.after = -1
+	parkedPair(t, srv, parkHost(t, -1, false))
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.releasing {
+		t.Error("the releaser started with ReleaseAfter negative")
 	}
 }
