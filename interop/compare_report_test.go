@@ -51,21 +51,19 @@ var compareFigures = []compareFigure{
 	{name: "direct setup p50, same hosts, no relay", unit: "ms",
 		get: func(r *compareResult) float64 { return ms(r.directSetupP50) }},
 	{name: "relay's share of setup p50 (circuit − direct)", unit: "ms",
-		get: func(r *compareResult) float64 {
-			if r.setupP50 == 0 || r.directSetupP50 == 0 {
-				return 0
-			}
-			return ms(r.setupP50 - r.directSetupP50)
-		}},
+		get: func(r *compareResult) float64 { return diffMs(r.setupP50, r.directSetupP50) }},
 	{name: "direct setup p50 through a plain TCP forwarder", unit: "ms",
 		get: func(r *compareResult) float64 { return ms(r.forwardedSetupP50) }},
 	{name: "a plain forwarder's share of setup p50 (forwarded − direct)", unit: "ms",
-		get: func(r *compareResult) float64 {
-			if r.forwardedSetupP50 == 0 || r.directSetupP50 == 0 {
-				return 0
-			}
-			return ms(r.forwardedSetupP50 - r.directSetupP50)
-		}},
+		get: func(r *compareResult) float64 { return diffMs(r.forwardedSetupP50, r.directSetupP50) }},
+}
+
+// diffMs is a − b in milliseconds, or 0 (unmeasured) if either is.
+func diffMs(a, b time.Duration) float64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return ms(a - b)
 }
 
 type compareKey struct {
