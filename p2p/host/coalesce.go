@@ -17,6 +17,7 @@ const (
 	yamuxTypeData         = 0
 	yamuxTypeWindowUpdate = 1
 	yamuxTypePing         = 2
+	yamuxTypeGoAway       = 3
 	yamuxFlagSYN          = 0x1
 	yamuxFlagACK          = 0x2
 	yamuxFlagRST          = 0x8
@@ -430,11 +431,15 @@ func (c *frameCoalescer) toWire(h []byte) {
 	}
 }
 
-// fromWire shifts back the stream ID of a frame the peer sent. A frame for
-// a stream of an earlier session becomes one for stream 0, which yamux
-// ignores as it ignores any unknown stream.
+// fromWire takes in the header of a frame the peer sent: it notes the
+// frame's time and a GoAway (park.go), and shifts back the stream ID. A
+// frame for a stream of an earlier session becomes one for stream 0, which
+// yamux ignores as it ignores any unknown stream.
 func (c *frameCoalescer) fromWire(h []byte) {
 	c.touch()
+	if c.park != nil && h[1] == yamuxTypeGoAway {
+		c.park.goneAway.Store(true)
+	}
 	if c.idBase == 0 || !hasStreamID(h) {
 		return
 	}

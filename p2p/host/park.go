@@ -55,16 +55,21 @@ type yamuxConn struct {
 	idle      time.Duration     // park after this long without streams or frames; 0: never
 	spawn     func(func()) bool // runs the parked reader; false once the host closes
 
-	mu       sync.Mutex
-	cur      yamuxSession // the running session; zero while parked
-	state    parkState
-	closing  bool          // Close was called: no more parking or resuming
-	opening  int           // OpenStream calls using cur
-	wakeReq  bool          // OpenStream wants a parked connection's session back
-	wake     chan struct{} // closed when a parked connection runs again, and replaced
-	ended    sync.Once
-	done     chan struct{}
-	parks    int    // times parked, for tests
+	mu      sync.Mutex
+	cur     yamuxSession // the running session; zero while parked
+	state   parkState
+	closing bool          // Close was called: no more parking or resuming
+	opening int           // OpenStream calls using cur
+	wakeReq bool          // OpenStream wants a parked connection's session back
+	wake    chan struct{} // closed when a parked connection runs again, and replaced
+	ended   sync.Once
+	done    chan struct{}
+	parks   int // times parked, for tests
+	// goneAway: the peer sent GoAway, which only the session that read it
+	// remembers (yamux then refuses OpenStream with ErrRemoteGoAway); so
+	// the connection no longer parks. A GoAway read while parked starts a
+	// session like any frame that is not a ping.
+	goneAway atomic.Bool
 	nextBase uint32 // while parked: the next session's idBase
 }
 
@@ -219,7 +224,7 @@ func (y *yamuxConn) end() {
 func (y *yamuxConn) requestPark(now time.Time) {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if y.state != running || y.idle <= 0 || y.opening > 0 || !y.cur.link.quietSince(now, y.idle) || y.cur.NumStreams() > 0 {
+	if y.state != running || y.idle <= 0 || y.goneAway.Load() || y.opening > 0 || !y.cur.link.quietSince(now, y.idle) || y.cur.NumStreams() > 0 {
 		return
 	}
 	y.state = parking
@@ -235,7 +240,7 @@ func (y *yamuxConn) tryPark(link *frameCoalescer, boundary bool) bool {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	link.parkReq.Store(false)
-	ok := boundary && y.state == parking && !y.closing && y.cur.link == link && y.opening == 0 &&
+	ok := boundary && y.state == parking && !y.closing && !y.goneAway.Load() && y.cur.link == link && y.opening == 0 &&
 		link.quietSince(time.Now(), y.idle) && link.nothingPending() && y.cur.NumStreams() == 0
 	if !ok {
 		if y.state == parking {

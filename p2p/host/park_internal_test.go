@@ -5,12 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/relayd/relayd/internal/leakcheck"
@@ -167,6 +169,37 @@ func TestParkedPing(t *testing.T) {
 		t.Errorf("after pings: parked %d times, state %d; want once, still parked", n, st)
 	}
 	parkEcho(t, c, "still there")
+}
+
+// TestParkedGoAway: a GoAway the peer sends to a parked connection is
+// heard (its session refuses our streams as yamux does) and kept: the
+// connection parks no more, since a later session would not know of it.
+func TestParkedGoAway(t *testing.T) {
+	leakcheck.Check(t)
+	const idle = 50 * time.Millisecond
+	srv := parkHost(t, idle, true)
+	cli := parkHost(t, -1, false)
+	c, sc := parkedPair(t, srv, cli)
+	waitParked(t, sc, 0)
+	if err := session(c).GoAway(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !yc(sc).goneAway.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the parked connection did not read the peer's GoAway")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Long enough for several parks if the connection still parked.
+	time.Sleep(6 * idle)
+	if n, st := yc(sc).parkCount(); n != 1 || st != running {
+		t.Errorf("after the peer's GoAway: parked %d times, state %d; want once, running", n, st)
+	}
+	if _, err := sc.NewStream(t.Context(), parkTestProto); !errors.Is(err, yamux.ErrRemoteGoAway) {
+		t.Errorf("stream to a peer that sent GoAway: %v, want %v", err, yamux.ErrRemoteGoAway)
+	}
+	parkEcho(t, c, "the peer may still open streams")
 }
 
 // TestParkedStreamIDsContinue: streams a parking side opens get new IDs on
