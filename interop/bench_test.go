@@ -113,17 +113,21 @@ func compareConfigFromEnv(t *testing.T) compareConfig {
 // compareResult holds one relay's numbers on one transport in one run; a
 // zero field means "not measured" (an earlier phase failed).
 type compareResult struct {
-	rssIdleKiB         float64
-	rssPerRsvpKiB      float64
-	cpuPerRsvpMs       float64
-	rsvpPerSec         float64
-	relayedMiBps       float64
-	directMiBps        float64
-	cpuPerMiBMs        float64
-	setupP50, setupP90 time.Duration
-	directSetupP50     time.Duration
-	forwardedSetupP50  time.Duration // TCP only
-	phases             []phaseTime
+	rssIdleKiB    float64
+	rssPerRsvpKiB float64
+	cpuPerRsvpMs  float64
+	rsvpPerSec    float64
+	relayedMiBps  float64
+	directMiBps   float64
+	cpuPerMiBMs   float64
+	// The two client hosts of a transfer live in the test process, whose
+	// CPU they are (nearly all of it) while it runs: both ends together.
+	clientsCPUPerMiBMs       float64 // relayed
+	clientsDirectCPUPerMiBMs float64 // the same hosts connected directly
+	setupP50, setupP90       time.Duration
+	directSetupP50           time.Duration
+	forwardedSetupP50        time.Duration // TCP only
+	phases                   []phaseTime
 }
 
 type phaseTime struct {
@@ -528,12 +532,14 @@ func measureThroughput(t *testing.T, r *relayProc, tr string, res *compareResult
 	dialCircuit(t, b, r, a.ID())
 	sinkTransfer(t, b, a.ID(), 1<<20) // warm-up
 	quiesce(t, r.Pid)
-	cpu0 := readCPUTicks(t, r.Pid)
+	self := os.Getpid()
+	cpu0, own0 := readCPUTicks(t, r.Pid), readCPUTicks(t, self)
 	d := bestOf(t, b, a.ID())
-	cpu1 := readCPUTicks(t, r.Pid)
+	cpu1, own1 := readCPUTicks(t, r.Pid), readCPUTicks(t, self)
 	mib := float64(compareBytes) / (1 << 20)
 	res.relayedMiBps = mib / d.Seconds()
 	res.cpuPerMiBMs = ticksToMs(cpu1-cpu0) / (compareTransfers * mib)
+	res.clientsCPUPerMiBMs = ticksToMs(own1-own0) / (compareTransfers * mib)
 	closeB()
 	a.Close()
 	done()
@@ -553,7 +559,9 @@ func measureThroughput(t *testing.T, r *relayProc, tr string, res *compareResult
 		t.Fatalf("direct conn runs over %s, want %s", got, tr)
 	}
 	sinkTransfer(t, db, da.ID(), 1<<20)
+	own0 = readCPUTicks(t, self)
 	res.directMiBps = mib / bestOf(t, db, da.ID()).Seconds()
+	res.clientsDirectCPUPerMiBMs = ticksToMs(readCPUTicks(t, self)-own0) / (compareTransfers * mib)
 }
 
 // bestOf returns the fastest of compareTransfers transfers: the client

@@ -48,6 +48,20 @@ var compareFigures = []compareFigure{
 		get: func(r *compareResult) float64 { return ms(r.setupP90) }},
 	{name: "direct MiB/s, same hosts", unit: "MiB/s",
 		get: func(r *compareResult) float64 { return r.directMiBps }},
+	{name: "clients' CPU per MiB relayed (both ends)", unit: "ms",
+		get: func(r *compareResult) float64 { return r.clientsCPUPerMiBMs }},
+	{name: "clients' CPU per MiB direct (both ends)", unit: "ms",
+		get: func(r *compareResult) float64 { return r.clientsDirectCPUPerMiBMs }},
+	// When one transfer keeps every core of the box busy (relay and both
+	// clients share them), MiB/s is cores ÷ CPU per MiB. These rows test
+	// that model against the measured MiB/s, and give what it says a relay
+	// costing no CPU at all would reach.
+	{name: "relayed MiB/s if CPU-bound: cores ÷ (relay + clients' CPU per MiB)", unit: "MiB/s",
+		get: func(r *compareResult) float64 { return cpuBoundMiBps(r.cpuPerMiBMs + r.clientsCPUPerMiBMs) }},
+	{name: "relayed MiB/s if CPU-bound, with a relay costing no CPU", unit: "MiB/s",
+		get: func(r *compareResult) float64 { return cpuBoundMiBps(r.clientsCPUPerMiBMs) }},
+	{name: "relayed / direct if CPU-bound, with a relay costing no CPU", unit: "",
+		get: func(r *compareResult) float64 { return ratio(r.clientsDirectCPUPerMiBMs, r.clientsCPUPerMiBMs) }},
 	{name: "direct setup p50, same hosts, no relay", unit: "ms",
 		get: func(r *compareResult) float64 { return ms(r.directSetupP50) }},
 	{name: "relay's share of setup p50 (circuit − direct)", unit: "ms",
@@ -56,6 +70,15 @@ var compareFigures = []compareFigure{
 		get: func(r *compareResult) float64 { return ms(r.forwardedSetupP50) }},
 	{name: "a plain forwarder's share of setup p50 (forwarded − direct)", unit: "ms",
 		get: func(r *compareResult) float64 { return diffMs(r.forwardedSetupP50, r.directSetupP50) }},
+}
+
+// cpuBoundMiBps is the rate at which the box's cores, all busy, process
+// MiB costing msPerMiB of CPU each; 0 (unmeasured) if msPerMiB is.
+func cpuBoundMiBps(msPerMiB float64) float64 {
+	if msPerMiB <= 0 {
+		return 0
+	}
+	return float64(runtime.NumCPU()) * 1000 / msPerMiB
 }
 
 // diffMs is a − b in milliseconds, or 0 (unmeasured) if either is.
