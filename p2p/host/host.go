@@ -335,6 +335,13 @@ func (h *Host) goTracked(fn func()) bool {
 	return true
 }
 
+// isClosed: Close has begun.
+func (h *Host) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
 // addConn records c; false if the host is closed.
 func (h *Host) addConn(c *Conn) bool {
 	h.mu.Lock()

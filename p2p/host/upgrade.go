@@ -151,8 +151,13 @@ func (h *Host) Dial(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (
 	return c, nil
 }
 
-// dialTransport dials addr over the transport that handles it.
+// dialTransport dials addr over the transport that handles it, unless the
+// host is closed: a dial that started anyway would fail only after its
+// handshake, with whatever error the peer gave.
 func (h *Host) dialTransport(ctx context.Context, addr ma.Multiaddr, p identity.PeerID) (transport.Conn, error) {
+	if h.isClosed() {
+		return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
+	}
 	t, err := h.transportFor(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
