@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -71,12 +72,16 @@ type compareConfig struct {
 	flags      []string // RELAYD_COMPARE_FLAGS, relayd only
 	out        string
 	idle       time.Duration // RELAYD_COMPARE_IDLE
+	// residency: relayd is a frame-tracing build and its TCP setup dials
+	// are traced (RELAYD_COMPARE_RESIDENCY=1; residency_test.go).
+	residency bool
 }
 
 func compareConfigFromEnv(t *testing.T) compareConfig {
 	t.Helper()
 	c := compareConfig{n: compareReservations, runs: compareRunsDefault, transports: compareTransports,
-		flags: strings.Fields(os.Getenv("RELAYD_COMPARE_FLAGS")), out: os.Getenv("RELAYD_COMPARE_OUT"), idle: compareIdleWait}
+		flags: strings.Fields(os.Getenv("RELAYD_COMPARE_FLAGS")), out: os.Getenv("RELAYD_COMPARE_OUT"), idle: compareIdleWait,
+		residency: residencyWanted()}
 	if v := os.Getenv("RELAYD_COMPARE_IDLE"); v != "" {
 		var err error
 		if c.idle, err = time.ParseDuration(v); err != nil || c.idle < 0 || c.idle > 5*time.Minute {
@@ -126,7 +131,8 @@ type compareResult struct {
 	clientsDirectCPUPerMiBMs float64 // the same hosts connected directly
 	setupP50, setupP90       time.Duration
 	directSetupP50           time.Duration
-	forwardedSetupP50        time.Duration // TCP only
+	forwardedSetupP50        time.Duration  // TCP only
+	residency                residencyStats // RELAYD_COMPARE_RESIDENCY=1, relayd on TCP only
 	phases                   []phaseTime
 }
 
@@ -156,6 +162,10 @@ func (r *compareResult) timed(name string) func() {
 // conditions; RELAYD_COMPARE_FLAGS adds flags to relayd only;
 // RELAYD_COMPARE_OUT names a file that receives the table too (rewritten
 // after every run, so a killed test leaves the runs it finished).
+// RELAYD_COMPARE_RESIDENCY=1 builds relayd with the relayd_frametrace tag
+// and adds how long relayed frames stay in relayd during the TCP setup
+// dials (residency_test.go); relayd's other figures then come from that
+// build.
 //
 // Each reserving client dials from its own loopback /24 (127.A.B.1), over
 // TCP and QUIC alike, so per-IP and per-subnet quotas do not apply; both
@@ -243,12 +253,17 @@ func measureRelay(t *testing.T, cfg compareConfig, tr, kind string, res *compare
 	if kind == kindRelayd {
 		flags = append(flags, cfg.flags...)
 	}
+	var trace string
+	if cfg.residency && kind == kindRelayd && tr == "tcp" {
+		trace = filepath.Join(t.TempDir(), "frames")
+		t.Setenv("RELAYD_FRAME_TRACE", trace)
+	}
 	done := res.timed("start relay")
 	r := startRelayOn(t, kind, []string{compareRelayListen(tr)}, flags...)
 	done()
 	measureReservations(t, r, tr, cfg.n, cfg.idle, res)
 	measureThroughput(t, r, tr, res)
-	measureSetup(t, r, tr, res)
+	measureSetup(t, r, tr, trace, res)
 	defer res.timed("stop relay")()
 	r.Stop(t) // before the next relay starts, not at the end of the test
 }
@@ -608,11 +623,13 @@ func sinkTransfer(t *testing.T, h host.Host, p peer.ID, size int) time.Duration 
 // followed by a one-byte echo round trip. Every dial comes from a fresh
 // client with its own loopback IP that is already connected to the relay
 // (that hop is not timed), so per-peer and per-IP CONNECT rate limits do
-// not apply.
-func measureSetup(t *testing.T, r *relayProc, tr string, res *compareResult) {
+// not apply. If trace names relayd's frame trace, the dials' part of it
+// gives the residency figures.
+func measureSetup(t *testing.T, r *relayProc, tr, trace string, res *compareResult) {
 	defer res.timed("setup dials")()
 	a := compareTarget(t, r, tr)
 	samples := make([]time.Duration, 0, compareDials)
+	from := time.Now().UnixNano()
 	for i := range compareDials {
 		b, closeB := mustCompareHost(t, tr, clientListenAddr(tr, compareReservationsMax+i))
 		d, err := timedCircuitRoundTrip(t, b, r, a)
@@ -621,6 +638,9 @@ func measureSetup(t *testing.T, r *relayProc, tr string, res *compareResult) {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 		samples = append(samples, d)
+	}
+	if trace != "" {
+		measureResidency(t, trace, from, time.Now().UnixNano(), res)
 	}
 	slices.Sort(samples)
 	res.setupP50 = samples[len(samples)/2]

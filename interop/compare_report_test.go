@@ -62,6 +62,13 @@ var compareFigures = []compareFigure{
 		get: func(r *compareResult) float64 { return cpuBoundMiBps(r.clientsCPUPerMiBMs) }},
 	{name: "relayed / direct if CPU-bound, with a relay costing no CPU", unit: "",
 		get: func(r *compareResult) float64 { return ratio(r.clientsDirectCPUPerMiBMs, r.clientsCPUPerMiBMs) }},
+	// RELAYD_COMPARE_RESIDENCY=1 only: relayd on TCP, from its frame trace.
+	{name: "relayd: time a relayed frame stays in it, p50", unit: "µs",
+		get: func(r *compareResult) float64 { return us(r.residency.p50) }},
+	{name: "relayd: time a relayed frame stays in it, p90", unit: "µs",
+		get: func(r *compareResult) float64 { return us(r.residency.p90) }},
+	{name: "relayd: time per dial with a relayed frame inside it, p50", unit: "µs",
+		get: func(r *compareResult) float64 { return us(r.residency.insideP50) }},
 	{name: "direct setup p50, same hosts, no relay", unit: "ms",
 		get: func(r *compareResult) float64 { return ms(r.directSetupP50) }},
 	{name: "relay's share of setup p50 (circuit − direct)", unit: "ms",
@@ -71,6 +78,8 @@ var compareFigures = []compareFigure{
 	{name: "a plain forwarder's share of setup p50 (forwarded − direct)", unit: "ms",
 		get: func(r *compareResult) float64 { return diffMs(r.forwardedSetupP50, r.directSetupP50) }},
 }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // cpuBoundMiBps is the rate at which the box's cores, all busy, process
 // MiB costing msPerMiB of CPU each; 0 (unmeasured) if msPerMiB is.

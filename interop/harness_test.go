@@ -75,7 +75,8 @@ func TestMain(m *testing.M) {
 }
 
 // relaydBinary uses $RELAYD_BIN if set (a prebuilt relayd), else builds
-// ../cmd/relayd.
+// ../cmd/relayd: with the relayd_frametrace tag for TestCompare's
+// residency figures (RELAYD_COMPARE_RESIDENCY=1).
 func relaydBinary(dir string) relayBinary {
 	if p := os.Getenv("RELAYD_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -83,13 +84,18 @@ func relaydBinary(dir string) relayBinary {
 		}
 		return relayBinary{path: p}
 	}
-	return buildBinary("..", "./cmd/relayd", filepath.Join(dir, "relayd"))
+	var flags []string
+	if residencyWanted() {
+		flags = []string{"-tags", "relayd_frametrace"}
+	}
+	return buildBinary("..", "./cmd/relayd", filepath.Join(dir, "relayd"), flags...)
 }
 
-func buildBinary(moduleDir, pkg, out string) relayBinary {
+func buildBinary(moduleDir, pkg, out string, flags ...string) relayBinary {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleDir
 	if b, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "interop: go build %s (in %s) output:\n%s\n", pkg, moduleDir, b)

@@ -134,6 +134,7 @@ func (c *frameCoalescer) Write(p []byte) (int, error) {
 			hdr = append(c.open, hdr...)
 			c.open = c.open[:0]
 		}
+		traceFrame(c, 'W', c.hdr[:])
 		n, err := c.Conn.WriteWithHeader(hdr, p)
 		c.wmu.Unlock()
 		c.flush()
@@ -278,6 +279,7 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 			continue
 		}
 		c.fromWire(c.rhdr[:])
+		traceFrame(c, 'R', c.rhdr[:])
 		if isOurPingAck(c.rhdr[:]) {
 			c.pingsOut.Add(-1)
 			c.rhdrN = 0
@@ -390,6 +392,7 @@ func (c *frameCoalescer) preload(prefix []byte) {
 	c.rhdrN = copy(c.rhdr[:], prefix)
 	if c.rhdrN == yamuxHeaderSize {
 		c.fromWire(c.rhdr[:])
+		traceFrame(c, 'R', c.rhdr[:])
 	}
 }
 

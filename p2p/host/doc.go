@@ -92,6 +92,11 @@
 // of 12.5 and 8, 7 KiB of RSS instead of 22 (relayd bench, 18,000
 // reservations).
 //
+// Measurement builds (go build -tags relayd_frametrace) log every yamux
+// frame header read and every data frame written, with the time
+// (frametrace_on.go), so interop's TestCompare can measure how long relayed
+// frames stay in relayd; other builds compile the hook to nothing.
+//
 // Memory after a burst. Once a burst of new or parked connections
 // settles (release.go: at least 512 and an eighth of those held, then a
 // quiet second), the host hands the memory the handshakes and the parked

@@ -89,6 +89,7 @@ func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents,
 // by base on the wire; prefix is the start of a frame already read from sc.
 func (y *yamuxConn) newSession(base uint32, prefix []byte) (yamuxSession, error) {
 	link := &frameCoalescer{Conn: y.sc, ev: y.ev, park: y, idBase: base}
+	traceFrame(link, 'N', nil)
 	if !y.server {
 		link.ourOdd = 1
 	}
