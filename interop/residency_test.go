@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +54,6 @@ type tracedFrame struct {
 	at     int64 // unix ns
 	link   string
 	dir    byte // 'R' read from the peer, 'W' written to it
-	typ    int
 	stream uint32
 	length int
 }
@@ -106,7 +106,7 @@ func parseFrameTrace(r io.Reader, from, to int64) ([]tracedFrame, error) {
 			continue
 		}
 		link := fmt.Sprintf("%s/%d", f[1], gen[f[1]])
-		out = append(out, tracedFrame{at: at, link: link, dir: f[2][0], typ: typ, stream: uint32(id), length: length})
+		out = append(out, tracedFrame{at: at, link: link, dir: f[2][0], stream: uint32(id), length: length})
 	}
 	return out, sc.Err()
 }
@@ -170,34 +170,16 @@ func plausible(d time.Duration) bool { return d >= 0 && d < 2*time.Millisecond }
 func matchResidency(frames []tracedFrame) residencyStats {
 	var st residencyStats
 	var all []time.Duration
-	type span struct{ from, to int64 }
 	inside := map[[2]string][]span{}
 	writes := streamsOf(frames, 'W')
 	for _, r := range streamsOf(frames, 'R') {
-		var best []time.Duration
-		var bestW *traceStream
-		bestScore := 0.0
-		for _, w := range writes {
-			if w.link == r.link {
-				continue
-			}
-			ds := delays(r, w)
-			good := 0
-			for _, d := range ds {
-				if plausible(d) {
-					good++
-				}
-			}
-			if score := float64(good) / float64(len(ds)); score > bestScore {
-				best, bestW, bestScore = ds, w, score
-			}
-		}
-		if bestW == nil || bestScore < 0.9 || len(r.frames) < 3 {
+		ds, w, score := bestMatch(r, writes)
+		if w == nil || score < 0.9 || len(r.frames) < 3 {
 			st.unmatchedRS++
 			continue
 		}
-		pair := [2]string{min(r.link, bestW.link), max(r.link, bestW.link)}
-		for i, d := range best {
+		pair := [2]string{min(r.link, w.link), max(r.link, w.link)}
+		for i, d := range ds {
 			if plausible(d) {
 				all = append(all, d)
 				inside[pair] = append(inside[pair], span{r.frames[i].at, r.frames[i].at + int64(d)})
@@ -211,19 +193,7 @@ func matchResidency(frames []tracedFrame) residencyStats {
 	}
 	var per []time.Duration
 	for _, spans := range inside {
-		slices.SortFunc(spans, func(a, b span) int { return int(a.from - b.from) })
-		var total int64
-		cur := spans[0]
-		for _, s := range spans[1:] {
-			if s.from > cur.to {
-				total += cur.to - cur.from
-				cur = s
-			} else {
-				cur.to = max(cur.to, s.to)
-			}
-		}
-		total += cur.to - cur.from
-		per = append(per, time.Duration(total))
+		per = append(per, covered(spans))
 	}
 	st.dials = len(per)
 	if len(per) > 0 {
@@ -231,6 +201,50 @@ func matchResidency(frames []tracedFrame) residencyStats {
 		st.insideP50 = per[len(per)/2]
 	}
 	return st
+}
+
+// bestMatch is the write stream, on another link than r's, with the
+// largest share of r's frames mapping onto it plausibly: r's delays to it,
+// the stream, and that share (nil and 0 when none maps at all).
+func bestMatch(r *traceStream, writes []*traceStream) ([]time.Duration, *traceStream, float64) {
+	var best []time.Duration
+	var bestW *traceStream
+	bestScore := 0.0
+	for _, w := range writes {
+		if w.link == r.link {
+			continue
+		}
+		ds := delays(r, w)
+		good := 0
+		for _, d := range ds {
+			if plausible(d) {
+				good++
+			}
+		}
+		if score := float64(good) / float64(len(ds)); score > bestScore {
+			best, bestW, bestScore = ds, w, score
+		}
+	}
+	return best, bestW, bestScore
+}
+
+// span is a relayed frame's time inside relayd, in unix ns.
+type span struct{ from, to int64 }
+
+// covered is how much time the spans cover together (their union).
+func covered(spans []span) time.Duration {
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	var total int64
+	cur := spans[0]
+	for _, s := range spans[1:] {
+		if s.from > cur.to {
+			total += cur.to - cur.from
+			cur = s
+		} else {
+			cur.to = max(cur.to, s.to)
+		}
+	}
+	return time.Duration(total + cur.to - cur.from)
 }
 
 // TestMatchResidency checks the matching on a made-up trace: a circuit

@@ -23,11 +23,11 @@ import (
 //	<unix ns> <link> <R|W> <type> <stream id> <length>
 //
 // where link is the frameCoalescer's address. A new link writes
-// "<unix ns> <link> N 0 0 0" first: the allocator reuses the address of
-// a link that is gone. The lines are kept in
-// memory and written every 100 ms, so that recording costs the frame path
-// an append, not a syscall. This is package state, not a Host's, because
-// only such a build has it.
+// "<unix ns> <link> N 0 0 0" first: the allocator reuses the address of a
+// link that is gone. The lines are kept in memory and written every
+// 100 ms, so that recording costs the frame path an append, not a
+// syscall. This is package state, not a Host's, because only such a build
+// has it.
 var frameTrace struct {
 	once sync.Once
 	mu   sync.Mutex
@@ -42,7 +42,8 @@ func traceFrame(c *frameCoalescer, dir byte, h []byte) {
 		return
 	}
 	if h == nil {
-		h = make([]byte, 12)
+		var none [yamuxHeaderSize]byte
+		h = none[:]
 	}
 	now := time.Now().UnixNano()
 	ft.mu.Lock()
