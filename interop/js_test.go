@@ -31,6 +31,7 @@ type jsScenario struct {
 	script    string // in js/
 	transport string // relay address the js peer dials: "tcp", "ws" or "wss"
 	listen    string // extra relay listen address; "" for the default TCP one
+	parkIdle  string // relayd's --park-idle; the go host dials once the js peer's connection parked
 }
 
 // TestJSNode: a Node.js js-libp2p peer dials the relay over TCP, reserves,
@@ -60,6 +61,17 @@ func TestJSBrowser(t *testing.T) {
 	})
 }
 
+// TestJSBrowserParked: relayd parks the browser's idle WebSocket
+// connection (with TLS: a browser's usual way in) between two of its
+// messages, and the browser stays reachable and can still dial out over
+// the circuit.
+func TestJSBrowserParked(t *testing.T) {
+	requireTools(t, "node", "npm", chromiumPath(), "certutil")
+	prepareJS(t)
+	sc := jsScenario{name: "wss", script: "src/chromium.js", transport: "wss", listen: "/ip4/127.0.0.1/tcp/0/wss", parkIdle: "200ms"}
+	runRelaydOnly(t, func(t *testing.T) { runJSScenario(t, kindRelayd, sc) })
+}
+
 // runJSScenario starts a relay with sc's extra listener, the js peer
 // reserving over it, and a go host that dials the js peer at the circuit
 // address the peer itself announced for that transport.
@@ -72,10 +84,16 @@ func runJSScenario(t *testing.T, kind string, sc jsScenario) {
 	if sc.transport == "wss" {
 		flags = append(flags, "--tls-cert", ca.CertFile, "--tls-key", ca.KeyFile)
 	}
+	if sc.parkIdle != "" {
+		flags = append(flags, "--park-idle", sc.parkIdle)
+	}
 	r := startRelay(t, kind, flags...)
 	relayAddr := relayAddrFor(t, r, sc.transport).Encapsulate(p2pComponent(r.Info.ID))
 	p := startJSPeer(t, sc.script, relayAddr, "RELAYD_INTEROP_CA="+ca.CAFile)
 	target, circuit := checkListening(t, p.await(t, "listening", jsStartTimeout), relayAddr)
+	if sc.parkIdle != "" {
+		waitParked(t, r, target, "js peer")
+	}
 
 	b := newHost(t, libp2p.Transport(websocket.New, websocket.WithTLSClientConfig(&tls.Config{RootCAs: ca.Pool})))
 	b.SetStreamHandler(echoProto, handleEcho)

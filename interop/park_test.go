@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
@@ -41,10 +42,24 @@ func waitParked(t *testing.T, r *relayProc, p peer.ID, when string) {
 // another park. Each circuit makes relayd open a stop stream on a
 // connection whose earlier session is gone, so go-libp2p's yamux sees
 // the stream IDs go on across sessions; its own streams (a ping) wake the
-// connection too.
+// connection too. The peer reserves over TCP, or over a WebSocket with
+// and without TLS, whose reads relayd interrupts between two messages to
+// park it (p2p/transport/ws boundary.go).
 func TestParkedTarget(t *testing.T) {
-	r := startRelay(t, "relayd", "--unlimited", "--park-idle", "200ms")
-	a := newTarget(t, r)
+	ca := newTestCA(t)
+	r := startAllTransports(t, ca, "--unlimited", "--park-idle", "200ms")
+	for _, tr := range []string{"tcp", "ws", "wss"} {
+		t.Run(tr, func(t *testing.T) {
+			a := newAllTransportsHost(t, ca)
+			a.SetStreamHandler(echoProto, handleEcho)
+			reserveOver(t, a, r, tr)
+			checkParkedTarget(t, r, a)
+		})
+	}
+}
+
+func checkParkedTarget(t *testing.T, r *relayProc, a host.Host) {
+	t.Helper()
 	for round := range 3 {
 		waitParked(t, r, a.ID(), fmt.Sprintf("round %d", round))
 		b := newHost(t)

@@ -239,12 +239,13 @@ type Config struct {
 	// negative is an error.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 
-	// A TCP connection with no stream open and no frame either way for
-	// this long has its yamux session shut down, without a word on the
-	// wire, until either side needs a stream again: an idle reservation
-	// then costs one goroutine instead of yamux's two and its buffers, about
-	// 14 KiB less. The peer's yamux pings are answered meanwhile. Default:
-	// 2s. Zero keeps every session running; negative is an error.
+	// A TCP or WebSocket connection with no stream open and no frame
+	// either way for this long has its yamux session shut down, without a
+	// word on the wire, until either side needs a stream again: an idle
+	// reservation then costs one goroutine instead of yamux's two and its
+	// buffers, about 14 KiB less. The peer's yamux pings are answered
+	// meanwhile. Default: 2s. Zero keeps every session running; negative
+	// is an error.
 	ParkIdle time.Duration `yaml:"park_idle"`
 
 	// After a burst of at least this many connections, new or parked, that

@@ -202,6 +202,10 @@ func (c countedRaw) Close() error {
 	return c.RawConn.Close()
 }
 
+// ResumesAfterReadTimeout passes the wrapped connection's answer on
+// (parkable).
+func (c countedRaw) ResumesAfterReadTimeout() bool { return parkable(c.RawConn, "") }
+
 type countedSecure struct {
 	transport.SecureConn
 	release func()

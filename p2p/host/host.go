@@ -68,10 +68,11 @@ type Config struct {
 	// balancer is seen (quotas, identify's observedAddr) at its own
 	// address. Default: off.
 	ProxyProtocol proxyproto.Config
-	// ParkIdle is how long a TCP connection may go without a stream and
-	// without a frame either way before its yamux session is shut down
-	// until either side needs it again (park.go): an idle reservation then
-	// costs one goroutine and no yamux state. Default 2 s; negative: never.
+	// ParkIdle is how long a TCP connection, or an accepted WebSocket
+	// (transport.ReadResumer), may go without a stream and without a frame
+	// either way before its yamux session is shut down until either side
+	// needs it again (park.go): an idle reservation then costs one
+	// goroutine and no yamux state. Default 2 s; negative: never.
 	ParkIdle time.Duration
 	// ReleaseAfter is how many connections, new or parked, make a burst
 	// after which the host hands the memory they freed back to the OS

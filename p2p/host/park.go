@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/relayd/relayd/p2p/noise"
+	"github.com/relayd/relayd/p2p/transport"
 )
 
 // Parking. A relay's connections are mostly idle reservations: the peer
@@ -28,8 +29,9 @@ import (
 // what every stream's window is when the last stream has gone.
 //
 // The session is woken out of its read by a read deadline in the past; so
-// only transports whose connections survive a read timeout park (TCP:
-// a WebSocket connection is broken by one).
+// only connections that survive a read timeout park: TCP's, and accepted
+// WebSockets, whose transport turns a deadline into an interruption
+// between two messages (transport.ReadResumer).
 
 // errParked ends a session's receive loop when the connection parks. Its
 // text says "closed" because hashicorp/yamux logs any other read error.
@@ -369,11 +371,21 @@ func (h *Host) parkSweeper() {
 	}
 }
 
-// newYamuxConn starts the muxer of a Noise connection of the transport
-// label; ev is its Conn.
-func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, label string) (*yamuxConn, error) {
+// parkable: raw's reads survive a read deadline (see the top of this
+// file), so its connection may park.
+func parkable(raw transport.RawConn, label string) bool {
+	if label == "tcp" {
+		return true
+	}
+	r, ok := raw.(transport.ReadResumer)
+	return ok && r.ResumesAfterReadTimeout()
+}
+
+// newYamuxConn starts the muxer of a Noise connection; ev is its Conn.
+// It parks when idle if park is true.
+func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, park bool) (*yamuxConn, error) {
 	var idle time.Duration
-	if label == "tcp" && h.cfg.ParkIdle > 0 {
+	if park && h.cfg.ParkIdle > 0 {
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}

@@ -32,9 +32,9 @@ func TestReleaseDue(t *testing.T) {
 // release once it settles, and none without new connections.
 func TestReleaseAfterBurst(t *testing.T) {
 	const quiet = 20 * time.Millisecond
-	srv := parkHost(t, -1, true)
+	srv := parkHost(t, -1, tcpLoopback)
 	srv.release = releasePolicy{after: 3, quiet: quiet}
-	cli := parkHost(t, -1, false)
+	cli := parkHost(t, -1, "")
 	for burst := int64(1); burst <= 2; burst++ {
 		for range 3 {
 			parkedPair(t, srv, cli)
@@ -50,8 +50,8 @@ func TestReleaseAfterBurst(t *testing.T) {
 // TestParksCountForRelease: parked connections count as events too (the
 // memory their sessions held is what a release hands back on TCP).
 func TestParksCountForRelease(t *testing.T) {
-	srv := parkHost(t, 20*time.Millisecond, true)
-	cli := parkHost(t, -1, false)
+	srv := parkHost(t, 20*time.Millisecond, tcpLoopback)
+	cli := parkHost(t, -1, "")
 	_, sc := parkedPair(t, srv, cli)
 	waitParked(t, sc, 0)
 	if n := srv.connEvents.Load(); n < 2 {
@@ -72,9 +72,9 @@ func TestReleaseOff(t *testing.T) {
 			t.Errorf("ReleaseAfter %d: release after %d connections, want %d", tc.cfg, h.release.after, tc.want)
 		}
 	}
-	srv := parkHost(t, -1, true)
+	srv := parkHost(t, -1, tcpLoopback)
 	srv.release.after = -1
-	parkedPair(t, srv, parkHost(t, -1, false))
+	parkedPair(t, srv, parkHost(t, -1, ""))
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.releasing {

@@ -83,6 +83,14 @@ type RawConn interface {
 	RemoteMultiaddr() ma.Multiaddr
 }
 
+// ReadResumer is a RawConn that is not plain TCP but whose reads, once cut
+// short by a read deadline, can go on afterwards: an accepted WebSocket
+// (package ws). The host parks idle connections only where reads resume:
+// TCP's, and those whose ResumesAfterReadTimeout is true.
+type ReadResumer interface {
+	ResumesAfterReadTimeout() bool
+}
+
 // Muxed is an authenticated, multiplexed connection.
 type Muxed interface {
 	// OpenStream opens a stream; ctx bounds waiting for the peer's stream

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ var ErrTextMessage = errors.New("websocket: text message on a binary-only connec
 // Conn is a WebSocket as a net.Conn of binary messages.
 type Conn struct {
 	ws     *websocket.Conn
+	bc     *boundaryConn // under ws on accepted connections; nil on dialed ones
 	local  ma.Multiaddr
 	remote ma.Multiaddr
 
@@ -45,7 +47,7 @@ type Conn struct {
 
 var _ transport.RawConn = (*Conn)(nil)
 
-func newConn(wc *websocket.Conn, secure bool) (*Conn, error) {
+func newConn(wc *websocket.Conn, bc *boundaryConn, secure bool) (*Conn, error) {
 	wc.SetReadLimit(MaxMessageSize)
 	local, err := wsMultiaddr(wc.LocalAddr(), secure)
 	if err != nil {
@@ -55,7 +57,7 @@ func newConn(wc *websocket.Conn, secure bool) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{ws: wc, local: local, remote: remote}, nil
+	return &Conn{ws: wc, bc: bc, local: local, remote: remote}, nil
 }
 
 // wsMultiaddr is a TCP address as /ip*/<ip>/tcp/<port>/ws or /wss.
@@ -78,7 +80,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	defer c.rmu.Unlock()
 	for c.rerr == nil {
 		if c.r == nil {
-			c.nextMessage()
+			if c.nextMessage() {
+				return 0, os.ErrDeadlineExceeded
+			}
 			continue
 		}
 		n, err := c.r.Read(p)
@@ -98,7 +102,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // nextMessage moves to the next message, or records why there is none.
-func (c *Conn) nextMessage() {
+// It reports an interruption (boundary.go): the read deadline passed
+// between two messages; nothing is recorded and reading may go on.
+func (c *Conn) nextMessage() (interrupted bool) {
 	mt, r, err := c.ws.NextReader()
 	switch {
 	case err != nil:
@@ -106,10 +112,17 @@ func (c *Conn) nextMessage() {
 	case mt != websocket.BinaryMessage:
 		c.rerr = ErrTextMessage
 		c.closeWith(websocket.CloseUnsupportedData, "binary messages only")
+	case c.bc != nil && c.bc.takeInterruption():
+		return true
 	default:
 		c.r = r
 	}
+	return false
 }
+
+// ResumesAfterReadTimeout: an accepted connection's reads can be cut by a
+// read deadline and go on afterwards (boundary.go); a dialed one's cannot.
+func (c *Conn) ResumesAfterReadTimeout() bool { return c.bc != nil }
 
 // readError maps a normal close to io.EOF.
 func readError(err error) error {

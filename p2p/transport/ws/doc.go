@@ -12,8 +12,19 @@
 // bytes with its length prefix; go-libp2p sends one per message, and the
 // slack covers implementations that coalesce writes). A text message is a
 // protocol error: the connection closes with 1003. Close codes 1000 and
-// 1005 read as io.EOF. Write buffers come from a pool; the read buffer is
-// the HTTP server's 4 KiB one, taken over at the upgrade.
+// 1005 read as io.EOF. Write buffers come from a pool; an accepted
+// connection's read buffer is 512 bytes, which holds frame headers and
+// small messages while larger payloads are read straight into the
+// caller's slice.
+//
+// Read deadlines (boundary.go): gorilla cannot read on after a read
+// error, so an accepted connection reads through a layer that follows the
+// peer's frames and turns a deadline that passes between two messages
+// into a timeout the connection survives; a deadline set in the past (a
+// wake-up) that meets a frame half-way in is held over to the frame's
+// end. So the host can park idle WebSocket connections as it parks TCP
+// ones (transport.ReadResumer). A dialed connection reads through gorilla
+// directly, and a read deadline ends it.
 //
 // Listeners: an http.Server per listener, HTTP/1.1 only (browsers open
 // WebSockets over HTTP/1.1 when the server offers no h2). Only the

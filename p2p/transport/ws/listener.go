@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -79,6 +81,7 @@ func (t *Transport) Listen(addr ma.Multiaddr, cfg transport.ListenConfig) (trans
 	l.srv = l.newServer(tlsConf)
 	l.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   serverReadBuffer,
 		WriteBufferSize:  serverWriteBuffer,
 		WriteBufferPool:  &sync.Pool{},
 		CheckOrigin:      func(*http.Request) bool { return true },
@@ -161,12 +164,13 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer l.handlers.Done()
-	wc, err := l.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	wc, err := l.upgrader.Upgrade(hj, r, nil)
 	if err != nil { // the upgrader has answered
 		l.cfg.Tracer.HandshakeFailed(l.label, "websocket")
 		return
 	}
-	c, err := newConn(wc, l.secure)
+	c, err := newConn(wc, hj.bc, l.secure)
 	if err != nil {
 		wc.Close()
 		return
@@ -227,4 +231,24 @@ func (cl *countingListener) connState(_ net.Conn, s http.ConnState) {
 	if s == http.StateHijacked || s == http.StateClosed {
 		cl.inflight.Add(-1)
 	}
+}
+
+// hijacker hands gorilla the hijacked connection wrapped in a
+// boundaryConn; gorilla resets the server's read buffer onto it.
+type hijacker struct {
+	http.ResponseWriter
+	bc *boundaryConn
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("ws: response cannot be hijacked")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.bc = &boundaryConn{Conn: c}
+	return h.bc, brw, nil
 }

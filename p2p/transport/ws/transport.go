@@ -22,9 +22,18 @@ import (
 // message through its write buffer: one Noise frame fits whole. A server
 // writes straight from the caller's slice and needs only a small header
 // buffer. Both come from pools, so an idle connection holds none.
+//
+// A server's read buffer is its own for the connection's life (gorilla
+// has no pool for it), parked or not. It only ever holds frame headers
+// and small messages: a read for a larger payload than the buffer goes
+// straight into the caller's slice (bufio), and the Noise layer reads
+// whole frames. So 512 bytes (a control frame's 125 must fit) cost no
+// syscalls, where the HTTP server's 4 KiB buffer, which gorilla would
+// otherwise keep, was 4 KiB of every WebSocket reservation.
 const (
 	clientWriteBuffer = 2 + 65535
 	serverWriteBuffer = 4 << 10
+	serverReadBuffer  = 512
 	readBuffer        = 4 << 10
 )
 
@@ -96,7 +105,7 @@ func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, _ identity.Peer
 	if err != nil {
 		return nil, fmt.Errorf("ws dial %s: %w", addr, err)
 	}
-	c, err := newConn(wc, a.secure)
+	c, err := newConn(wc, nil, a.secure)
 	if err != nil {
 		wc.Close()
 		return nil, err
