@@ -85,17 +85,21 @@ func (b *boundaryConn) interrupt(p []byte, timedOut bool) (int, bool) {
 }
 
 // holdOver: a deadline passed mid-frame. A wake-up is held over to the
-// next boundary, with the earlier deadline in force meanwhile (true); a
+// next boundary, with the earlier deadline in force meanwhile, and a
+// deadline replaced since by a later one is forgotten (true: read on); a
 // real deadline ends the read (false).
 func (b *boundaryConn) holdOver() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.wake {
-		return false
+	switch {
+	case b.wake:
+		b.wake, b.held = false, true
+		b.Conn.SetReadDeadline(b.deadline)
+		return true
+	case b.deadline.IsZero() || b.deadline.After(time.Now()):
+		return true
 	}
-	b.wake, b.held = false, true
-	b.Conn.SetReadDeadline(b.deadline)
-	return true
+	return false
 }
 
 // takeInterruption reports whether the message gorilla just returned is
