@@ -206,6 +206,14 @@ func (c countedRaw) Close() error {
 // (parkable).
 func (c countedRaw) ResumesAfterReadTimeout() bool { return parkable(c.RawConn, "") }
 
+// WaitReadable passes the wait on, if the wrapped connection has one.
+func (c countedRaw) WaitReadable() error {
+	if w, ok := c.RawConn.(transport.ReadWaiter); ok {
+		return w.WaitReadable()
+	}
+	return nil
+}
+
 type countedSecure struct {
 	transport.SecureConn
 	release func()

@@ -31,7 +31,13 @@ import (
 // The session is woken out of its read by a read deadline in the past; so
 // only connections that survive a read timeout park: TCP's, and accepted
 // WebSockets, whose transport turns a deadline into an interruption
-// between two messages (transport.ReadResumer).
+// between two messages (transport.ReadResumer). A WebSocket's read runs
+// through gorilla, about 2 KiB of stack deep; so the parked reader first
+// waits in the transport (transport.ReadWaiter), under 1 KiB deep, until
+// the peer sends something. Its goroutine then keeps Go's minimum stack
+// of 2 KiB, provided it started with it: with GODEBUG=adaptivestackstart=0
+// (the Docker image and the Helm chart set it), since otherwise Go starts
+// goroutines at the last GC's average stack, 4 KiB in a WebSocket burst.
 
 // errParked ends a session's receive loop when the connection parks. Its
 // text says "closed" because hashicorp/yamux logs any other read error.
@@ -73,12 +79,16 @@ type yamuxConn struct {
 	// session like any frame that is not a ping.
 	goneAway atomic.Bool
 	nextBase uint32 // while parked: the next session's idBase
+	// waiter is where the parked reader waits before it reads (see the
+	// top of this file), if the raw connection offers a wait; one that
+	// cannot wait returns at once.
+	waiter transport.ReadWaiter
 }
 
 func newYamuxConn(sc *noise.Conn, server bool, cfg *yamux.Config, ev linkEvents, parks *atomic.Int64,
-	idle time.Duration, spawn func(func()) bool) (*yamuxConn, error) {
+	idle time.Duration, spawn func(func()) bool, waiter transport.ReadWaiter) (*yamuxConn, error) {
 	y := &yamuxConn{sc: sc, cfg: cfg, server: server, ev: ev, hostParks: parks, idle: idle, spawn: spawn,
-		wake: make(chan struct{}), done: make(chan struct{})}
+		waiter: waiter, wake: make(chan struct{}), done: make(chan struct{})}
 	s, err := y.newSession(0, nil)
 	if err != nil {
 		return nil, err
@@ -293,6 +303,13 @@ func (y *yamuxConn) parkedRead() {
 			y.resume(h[:n])
 			return
 		}
+		if err := y.waitReadable(n); err != nil {
+			if isTimeout(err) {
+				continue // a wake request's deadline
+			}
+			y.end()
+			return
+		}
 		m, err := y.sc.Read(h[n:])
 		n += m
 		if err != nil {
@@ -317,6 +334,16 @@ func (y *yamuxConn) parkedRead() {
 		}
 		n = 0
 	}
+}
+
+// waitReadable waits in the raw connection, if it can, until the peer
+// sends something: only between two frames (got is the part of a header
+// read so far) with nothing decrypted waiting in the Noise connection.
+func (y *yamuxConn) waitReadable(got int) error {
+	if y.waiter == nil || got > 0 || y.sc.Buffered() > 0 {
+		return nil
+	}
+	return y.waiter.WaitReadable()
 }
 
 // resume starts a session on a parked connection, handing it prefix (the
@@ -381,15 +408,16 @@ func parkable(raw transport.RawConn, label string) bool {
 	return ok && r.ResumesAfterReadTimeout()
 }
 
-// newYamuxConn starts the muxer of a Noise connection; ev is its Conn.
-// It parks when idle if park is true.
-func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, park bool) (*yamuxConn, error) {
+// newYamuxConn starts the muxer of a Noise connection over raw, of the
+// transport label; ev is its Conn.
+func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, raw transport.RawConn, label string) (*yamuxConn, error) {
 	var idle time.Duration
-	if park && h.cfg.ParkIdle > 0 {
+	if parkable(raw, label) && h.cfg.ParkIdle > 0 {
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	return newYamuxConn(sc, server, h.yamux, ev, &h.connEvents, idle, h.goTracked)
+	waiter, _ := raw.(transport.ReadWaiter)
+	return newYamuxConn(sc, server, h.yamux, ev, &h.connEvents, idle, h.goTracked, waiter)
 }
 
 // appendConns appends every live connection to dst.

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,6 +171,41 @@ func session(c *Conn) yamuxSession {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	return y.cur
+}
+
+// TestParkedWebSocketWaitsShallow: a parked WebSocket's reader waits in
+// the transport's WaitReadable, not in a read through gorilla, so its
+// goroutine keeps a small stack; once the peer sends, the connection
+// resumes as usual.
+func TestParkedWebSocketWaitsShallow(t *testing.T) {
+	leakcheck.Check(t)
+	srv := parkHost(t, 50*time.Millisecond, "/ip4/127.0.0.1/tcp/0/ws")
+	cli := parkHost(t, -1, "")
+	c, sc := parkedPair(t, srv, cli)
+	for i := range 2 {
+		waitParked(t, sc, i)
+		deadline := time.Now().Add(10 * time.Second)
+		for !parkedReaderWaitsIn("WaitReadable") {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no parked reader waits in WaitReadable", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		parkEcho(t, c, "wakes it")
+	}
+}
+
+// parkedReaderWaitsIn: some goroutine running parkedRead has fn in its
+// stack.
+func parkedReaderWaitsIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "parkedRead") && strings.Contains(g, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestParkedPing: a parked connection answers the peer's yamux pings

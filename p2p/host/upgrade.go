@@ -55,7 +55,7 @@ func (h *Host) upgradeInbound(raw transport.RawConn, label string) (*Conn, error
 	}
 	raw.SetDeadline(time.Time{})
 	c := &Conn{}
-	sess, err := h.newYamuxConn(sc, true, c, parkable(raw, label))
+	sess, err := h.newYamuxConn(sc, true, c, raw, label)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}
@@ -87,7 +87,7 @@ func (h *Host) upgradeOutbound(ctx context.Context, raw transport.RawConn, p ide
 	}
 	raw.SetDeadline(time.Time{})
 	c := &Conn{}
-	sess, err := h.newYamuxConn(sc, false, c, parkable(raw, label))
+	sess, err := h.newYamuxConn(sc, false, c, raw, label)
 	if err != nil {
 		return nil, stageErr("muxer", err)
 	}

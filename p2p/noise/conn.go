@@ -102,6 +102,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Buffered is how many decrypted bytes Read can return without reading
+// the underlying connection.
+func (c *Conn) Buffered() int {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return len(c.rpt)
+}
+
 // readFrame reads and decrypts frames until one carries plaintext (empty
 // frames are legal and skipped).
 func (c *Conn) readFrame() error {

@@ -91,6 +91,16 @@ type ReadResumer interface {
 	ResumesAfterReadTimeout() bool
 }
 
+// ReadWaiter is a RawConn that can wait, without reading and on a small
+// stack, until its peer has sent something. The host's parked reader
+// waits there first: a parked connection waits long, and the stack it
+// waits on is memory for as long. WaitReadable returns nil at once when
+// it cannot tell (the caller then reads as usual), and a timeout error
+// when the read deadline passes.
+type ReadWaiter interface {
+	WaitReadable() error
+}
+
 // Muxed is an authenticated, multiplexed connection.
 type Muxed interface {
 	// OpenStream opens a stream; ctx bounds waiting for the peer's stream

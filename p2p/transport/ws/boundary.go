@@ -1,10 +1,12 @@
 package ws
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +43,13 @@ type boundaryConn struct {
 	held     bool      // a wake-up passed mid-frame: interrupt at the next boundary
 	pending  []byte    // interruption bytes gorilla has not taken yet
 	injected int       // interruptions handed to gorilla, not yet seen by Conn
+	// drained: the last thing gorilla read was an interruption made of a
+	// read that timed out, which Conn has seen, and no byte of the peer's
+	// came since. gorilla's buffer is then empty, and so is the TLS
+	// connection's: a TLS read times out only with no whole record left
+	// (an interruption from a held-over wake-up may leave one there).
+	drained      bool
+	lastTimedOut bool // the interruption being handed over came from a timeout
 }
 
 func (b *boundaryConn) Read(p []byte) (int, error) {
@@ -50,6 +59,9 @@ func (b *boundaryConn) Read(p []byte) (int, error) {
 	for {
 		n, err := b.Conn.Read(p)
 		b.scan.scan(p[:n])
+		if n > 0 {
+			b.setDrained(false)
+		}
 		if n > 0 || err == nil || !isTimeout(err) {
 			if n > 0 && err != nil && isTimeout(err) {
 				err = nil // the next read reports it, at a boundary or not
@@ -77,6 +89,7 @@ func (b *boundaryConn) interrupt(p []byte, timedOut bool) (int, bool) {
 		}
 		b.held = false
 		b.injected++
+		b.lastTimedOut = timedOut
 		b.pending = interruption[:]
 	}
 	n := copy(p, b.pending)
@@ -111,7 +124,43 @@ func (b *boundaryConn) takeInterruption() bool {
 		return false
 	}
 	b.injected--
+	b.drained = b.lastTimedOut
 	return true
+}
+
+func (b *boundaryConn) setDrained(v bool) {
+	b.mu.Lock()
+	b.drained = v
+	b.mu.Unlock()
+}
+
+// waitReadable waits, on a small stack, until the socket under the
+// connection (under TLS, if any) has bytes or an end to read, or the read
+// deadline passes. It only waits when nothing is buffered above the
+// socket (drained); otherwise, or where the socket cannot be reached, it
+// returns nil at once.
+func (b *boundaryConn) waitReadable() error {
+	b.mu.Lock()
+	drained := b.drained
+	b.mu.Unlock()
+	if !drained {
+		return nil
+	}
+	nc := b.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	// The peek, not only the poller's readiness, decides, so bytes that
+	// arrived before the wait began are never waited past.
+	return rc.Read(peekReadable)
 }
 
 func (b *boundaryConn) SetDeadline(t time.Time) error {

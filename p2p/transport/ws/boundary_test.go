@@ -1,10 +1,12 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,4 +300,134 @@ func TestDialedConnDoesNotResume(t *testing.T) {
 	if cc.ResumesAfterReadTimeout() {
 		t.Error("a dialed connection claims to resume after a read timeout")
 	}
+}
+
+// TestWaitReadable: right after an interruption, WaitReadable waits until
+// the peer sends (returning before the message is read, which a Read then
+// gets whole) or the read deadline passes; elsewhere it returns at once.
+// Over TLS too, where it waits on the socket under the TLS connection.
+func TestWaitReadable(t *testing.T) {
+	leakcheck.Check(t)
+	for _, scheme := range []string{"ws", "wss"} {
+		t.Run(scheme, func(t *testing.T) {
+			s := newServer(t, "/ip4/127.0.0.1/tcp/0/"+scheme, Config{}, 16)
+			wc := rawClientScheme(t, s, scheme)
+			sc := s.accept(t)
+			if err := waitAsync(sc); err != nil {
+				t.Fatalf("WaitReadable before any interruption: %v, want nil at once", err)
+			}
+			sc.SetReadDeadline(time.Unix(1, 0))
+			wantTimeout(t, recv(t, readAsync(sc, 64)), "the wake-up")
+			sc.SetReadDeadline(time.Time{})
+
+			done := make(chan error, 1)
+			go func() { done <- sc.WaitReadable() }()
+			select {
+			case err := <-done:
+				t.Fatalf("WaitReadable returned %v with nothing sent", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if err := wc.WriteMessage(websocket.BinaryMessage, []byte("wake")); err != nil {
+				t.Fatal(err)
+			}
+			if err := recvErr(t, done); err != nil {
+				t.Fatalf("WaitReadable after the peer sent: %v", err)
+			}
+			wantData(t, recv(t, readAsync(sc, 64)), "wake", "the message waited for")
+
+			// Drained again by a deadline; a wake-up during the wait ends it.
+			sc.SetReadDeadline(time.Unix(1, 0))
+			wantTimeout(t, recv(t, readAsync(sc, 64)), "the second wake-up")
+			sc.SetReadDeadline(time.Time{})
+			go func() { done <- sc.WaitReadable() }()
+			time.Sleep(20 * time.Millisecond) // let it wait; the outcome is the same if not
+			sc.SetReadDeadline(time.Unix(1, 0))
+			if err := recvErr(t, done); !isTimeout(err) {
+				t.Fatalf("WaitReadable through a wake-up: %v, want a timeout", err)
+			}
+			sc.SetReadDeadline(time.Time{})
+			echoRaw(t, sc, wc)
+		})
+	}
+}
+
+func waitAsync(c *Conn) error {
+	done := make(chan error, 1)
+	go func() { done <- c.WaitReadable() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("WaitReadable did not return")
+	}
+}
+
+func recvErr(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitReadable did not return")
+		return nil
+	}
+}
+
+// rawClientScheme is rawClient over ws or wss (trusting the server's
+// test certificate).
+func rawClientScheme(t *testing.T, s *server, scheme string) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{TLSClientConfig: s.cert.Client}
+	wc, resp, err := d.DialContext(ctx10(t), scheme+"://127.0.0.1:"+s.port()+"/", nil)
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wc.Close() })
+	return wc
+}
+
+// TestWaitReadableAfterHeldWakeUp: an interruption from a held-over
+// wake-up may leave a whole message inside the TLS connection, above the
+// socket; WaitReadable must not wait on the socket then.
+func TestWaitReadableAfterHeldWakeUp(t *testing.T) {
+	leakcheck.Check(t)
+	s := newServer(t, "/ip4/127.0.0.1/tcp/0/wss", Config{}, 16)
+	wc := rawClientScheme(t, s, "wss")
+	sc := s.accept(t)
+	raw := wc.NetConn() // the client's TLS connection: one Write, one record
+	a := wsFrame(true, 2, bytes.Repeat([]byte("a"), 100))
+	b := bytes.Repeat([]byte("b"), 2000)
+	if _, err := raw.Write(append(wsFrame(true, 2, []byte("start")), a[:10]...)); err != nil {
+		t.Fatal(err)
+	}
+	wantData(t, recv(t, readAsync(sc, 1<<16)), "start", "the first message")
+	sc.SetReadDeadline(time.Unix(1, 0))
+	got := make(chan readResult, 1)
+	go func() { // the rest of a, then b, read as the Noise layer reads: into a large buffer
+		var all []byte
+		for len(all) < 100+len(b) {
+			r := <-readAsync(sc, 1<<16)
+			all = append(all, r.b...)
+			if r.err != nil {
+				got <- readResult{all, r.err}
+				return
+			}
+		}
+		got <- readResult{all, nil}
+	}()
+	time.Sleep(20 * time.Millisecond) // let the read meet the wake-up mid-frame; the outcome is the same if not
+	rest := append(append(a[10:], wsFrame(true, 2, b)...), wsFrame(true, 2, []byte("c"))...)
+	if _, err := raw.Write(rest); err != nil {
+		t.Fatal(err)
+	}
+	wantData(t, recv(t, got), strings.Repeat("a", 100)+string(b), "a and b")
+	wantTimeout(t, recv(t, readAsync(sc, 1<<16)), "the held-over wake-up")
+	sc.SetReadDeadline(time.Time{})
+	if err := waitAsync(sc); err != nil {
+		t.Fatalf("WaitReadable with c still inside TLS: %v", err)
+	}
+	wantData(t, recv(t, readAsync(sc, 1<<16)), "c", "the message left inside TLS")
 }

@@ -120,6 +120,23 @@ func (c *Conn) nextMessage() (interrupted bool) {
 	return false
 }
 
+// WaitReadable waits, without reading, until the peer sends something or
+// the read deadline passes (transport.ReadWaiter); the wait runs on a
+// small stack, where a Read runs through gorilla. It returns nil at once
+// unless the connection is between two messages with nothing buffered,
+// which holds right after a read timeout.
+func (c *Conn) WaitReadable() error {
+	if c.bc == nil {
+		return nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.r != nil || c.rerr != nil {
+		return nil
+	}
+	return c.bc.waitReadable()
+}
+
 // ResumesAfterReadTimeout: an accepted connection's reads can be cut by a
 // read deadline and go on afterwards (boundary.go); a dialed one's cannot.
 func (c *Conn) ResumesAfterReadTimeout() bool { return c.bc != nil }

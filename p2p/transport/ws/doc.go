@@ -23,8 +23,11 @@
 // into a timeout the connection survives; a deadline set in the past (a
 // wake-up) that meets a frame half-way in is held over to the frame's
 // end. So the host can park idle WebSocket connections as it parks TCP
-// ones (transport.ReadResumer). A dialed connection reads through gorilla
-// directly, and a read deadline ends it.
+// ones (transport.ReadResumer). Right after such a timeout nothing is
+// buffered above the socket, and WaitReadable (transport.ReadWaiter) can
+// wait for the peer's next bytes on the socket itself, under TLS if any,
+// on a small stack: the host's parked reader waits there. A dialed
+// connection reads through gorilla directly, and a read deadline ends it.
 //
 // Listeners: an http.Server per listener, HTTP/1.1 only (browsers open
 // WebSockets over HTTP/1.1 when the server offers no h2). Only the
