@@ -42,15 +42,30 @@ func (p *parkTracer) ConnParked(parked bool) {
 // parkTransports are the transports whose connections park: TCP on both
 // ends, a WebSocket on the accepting end only (a dialed one's reads do
 // not survive a read deadline; see ws.Conn.ResumesAfterReadTimeout).
-var parkTransports = []struct {
+type parkTransport struct {
 	name, addr  string
 	clientParks bool
-}{
+}
+
+var parkTransports = []parkTransport{
 	{"tcp", tcpLoopback, true},
 	{"ws", "/ip4/127.0.0.1/tcp/0/ws", false},
 }
 
 const tcpLoopback = "/ip4/127.0.0.1/tcp/0"
+
+// forParkTransports runs fn as a subtest per transport of parkTransports,
+// with srv listening on it and parking connections idle for idle, and
+// cli parking after cliIdle; it checks for leaked goroutines.
+func forParkTransports(t *testing.T, idle, cliIdle time.Duration, fn func(t *testing.T, tr parkTransport, srv, cli *Host)) {
+	t.Helper()
+	leakcheck.Check(t)
+	for _, tr := range parkTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			fn(t, tr, parkHost(t, idle, tr.addr), parkHost(t, cliIdle, ""))
+		})
+	}
+}
 
 // parkHost is a host that parks connections idle for idle, serving an
 // echo protocol; with listen not empty, it listens there and serves.
@@ -139,30 +154,25 @@ func parkEcho(t *testing.T, c *Conn, msg string) {
 // a stream opened by either side, several times over, with stream IDs
 // that keep growing on the wire.
 func TestParkAndResume(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 100*time.Millisecond, tr.addr)
-			cli := parkHost(t, 100*time.Millisecond, "")
-			c, sc := parkedPair(t, srv, cli)
-			for i := range 3 {
-				if tr.clientParks {
-					waitParked(t, c, i)
-				}
-				waitParked(t, sc, i)
-				parkEcho(t, c, "from the client")
-				parkEcho(t, sc, "from the server")
+	forParkTransports(t, 100*time.Millisecond, 100*time.Millisecond, func(t *testing.T, tr parkTransport, srv, cli *Host) {
+		c, sc := parkedPair(t, srv, cli)
+		for i := range 3 {
+			if tr.clientParks {
+				waitParked(t, c, i)
 			}
-			if n, _ := yc(sc).parkCount(); n < 3 {
-				t.Errorf("server side parked %d times, want 3", n)
-			}
-			// Both ran a session for the last echo; a park may have begun since.
-			pt := srv.cfg.Tracer.(*parkTracer)
-			if p, n := pt.parked.Load(), pt.parks.Load(); n < 3 || p < 0 || p > 1 {
-				t.Errorf("tracer: %d parked, %d parks; want 0 or 1, and at least 3", p, n)
-			}
-		})
-	}
+			waitParked(t, sc, i)
+			parkEcho(t, c, "from the client")
+			parkEcho(t, sc, "from the server")
+		}
+		if n, _ := yc(sc).parkCount(); n < 3 {
+			t.Errorf("server side parked %d times, want 3", n)
+		}
+		// Both ran a session for the last echo; a park may have begun since.
+		pt := srv.cfg.Tracer.(*parkTracer)
+		if p, n := pt.parked.Load(), pt.parks.Load(); n < 3 || p < 0 || p > 1 {
+			t.Errorf("tracer: %d parked, %d parks; want 0 or 1, and at least 3", p, n)
+		}
+	})
 }
 
 // session is the running yamux session of c's muxer.
@@ -211,208 +221,173 @@ func parkedReaderWaitsIn(fn string) bool {
 // TestParkedPing: a parked connection answers the peer's yamux pings
 // itself, without starting a session.
 func TestParkedPing(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 50*time.Millisecond, tr.addr)
-			cli := parkHost(t, -1, "")
-			c, sc := parkedPair(t, srv, cli)
-			waitParked(t, sc, 0)
-			for range 3 {
-				if _, err := session(c).Ping(); err != nil {
-					t.Fatalf("ping a parked connection: %v", err)
-				}
+	forParkTransports(t, 50*time.Millisecond, -1, func(t *testing.T, _ parkTransport, srv, cli *Host) {
+		c, sc := parkedPair(t, srv, cli)
+		waitParked(t, sc, 0)
+		for range 3 {
+			if _, err := session(c).Ping(); err != nil {
+				t.Fatalf("ping a parked connection: %v", err)
 			}
-			if n, st := yc(sc).parkCount(); n != 1 || st != parked {
-				t.Errorf("after pings: parked %d times, state %d; want once, still parked", n, st)
-			}
-			parkEcho(t, c, "still there")
-		})
-	}
+		}
+		if n, st := yc(sc).parkCount(); n != 1 || st != parked {
+			t.Errorf("after pings: parked %d times, state %d; want once, still parked", n, st)
+		}
+		parkEcho(t, c, "still there")
+	})
 }
 
 // TestParkedGoAway: a GoAway the peer sends to a parked connection is
 // heard (its session refuses our streams as yamux does) and kept: the
 // connection parks no more, since a later session would not know of it.
 func TestParkedGoAway(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			const idle = 50 * time.Millisecond
-			srv := parkHost(t, idle, tr.addr)
-			cli := parkHost(t, -1, "")
-			c, sc := parkedPair(t, srv, cli)
-			waitParked(t, sc, 0)
-			if err := session(c).GoAway(); err != nil {
-				t.Fatal(err)
+	const idle = 50 * time.Millisecond
+	forParkTransports(t, idle, -1, func(t *testing.T, _ parkTransport, srv, cli *Host) {
+		c, sc := parkedPair(t, srv, cli)
+		waitParked(t, sc, 0)
+		if err := session(c).GoAway(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !yc(sc).goneAway.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("the parked connection did not read the peer's GoAway")
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for !yc(sc).goneAway.Load() {
-				if time.Now().After(deadline) {
-					t.Fatal("the parked connection did not read the peer's GoAway")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			// Long enough for several parks if the connection still parked.
-			time.Sleep(6 * idle)
-			if n, st := yc(sc).parkCount(); n != 1 || st != running {
-				t.Errorf("after the peer's GoAway: parked %d times, state %d; want once, running", n, st)
-			}
-			if _, err := sc.NewStream(t.Context(), parkTestProto); !errors.Is(err, yamux.ErrRemoteGoAway) {
-				t.Errorf("stream to a peer that sent GoAway: %v, want %v", err, yamux.ErrRemoteGoAway)
-			}
-			parkEcho(t, c, "the peer may still open streams")
-		})
-	}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Long enough for several parks if the connection still parked.
+		time.Sleep(6 * idle)
+		if n, st := yc(sc).parkCount(); n != 1 || st != running {
+			t.Errorf("after the peer's GoAway: parked %d times, state %d; want once, running", n, st)
+		}
+		if _, err := sc.NewStream(t.Context(), parkTestProto); !errors.Is(err, yamux.ErrRemoteGoAway) {
+			t.Errorf("stream to a peer that sent GoAway: %v, want %v", err, yamux.ErrRemoteGoAway)
+		}
+		parkEcho(t, c, "the peer may still open streams")
+	})
 }
 
 // TestParkedStreamIDsContinue: streams a parking side opens get new IDs on
 // the wire, session after session, as the peer must see them.
 func TestParkedStreamIDsContinue(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 50*time.Millisecond, tr.addr)
-			cli := parkHost(t, -1, "")
-			ids := make(chan uint32, 8)
-			cli.Handle("/test/park-id/1", func(s *Stream) {
-				ids <- s.MuxedStream.(*yamuxStream).StreamID()
-				s.Close()
-			})
-			_, sc := parkedPair(t, srv, cli)
-			var last uint32
-			for i := range 4 {
-				waitParked(t, sc, i)
-				s, err := sc.NewStream(t.Context(), "/test/park-id/1")
-				if err != nil {
-					t.Fatal(err)
-				}
-				io.Copy(io.Discard, s)
-				s.Close()
-				id := <-ids
-				if id <= last || id%2 != 0 {
-					t.Fatalf("stream %d of the server has ID %d on the wire after %d", i, id, last)
-				}
-				last = id
-			}
+	forParkTransports(t, 50*time.Millisecond, -1, func(t *testing.T, _ parkTransport, srv, cli *Host) {
+		ids := make(chan uint32, 8)
+		cli.Handle("/test/park-id/1", func(s *Stream) {
+			ids <- s.MuxedStream.(*yamuxStream).StreamID()
+			s.Close()
 		})
-	}
+		_, sc := parkedPair(t, srv, cli)
+		var last uint32
+		for i := range 4 {
+			waitParked(t, sc, i)
+			s, err := sc.NewStream(t.Context(), "/test/park-id/1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, s)
+			s.Close()
+			id := <-ids
+			if id <= last || id%2 != 0 {
+				t.Fatalf("stream %d of the server has ID %d on the wire after %d", i, id, last)
+			}
+			last = id
+		}
+	})
 }
 
 // TestParkedPeerCloses: a parked connection whose peer goes away is
 // removed like any other.
 func TestParkedPeerCloses(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 50*time.Millisecond, tr.addr)
-			cli := parkHost(t, -1, "")
-			gone := make(chan struct{})
-			srv.OnPeerDisconnected(func(identity.PeerID) { close(gone) })
-			c, sc := parkedPair(t, srv, cli)
-			waitParked(t, sc, 0)
-			pt := srv.cfg.Tracer.(*parkTracer)
-			if pt.parked.Load() != 1 || pt.parks.Load() != 1 {
-				t.Errorf("tracer: %d parked, %d parks; want 1 and 1", pt.parked.Load(), pt.parks.Load())
-			}
-			c.Close()
-			select {
-			case <-gone:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the parked connection's end went unnoticed")
-			}
-			if srv.NumPeers() != 0 {
-				t.Errorf("server holds %d peers", srv.NumPeers())
-			}
-			if pt.parked.Load() != 0 {
-				t.Errorf("tracer: %d parked after the connection ended, want 0", pt.parked.Load())
-			}
-		})
-	}
+	forParkTransports(t, 50*time.Millisecond, -1, func(t *testing.T, _ parkTransport, srv, cli *Host) {
+		gone := make(chan struct{})
+		srv.OnPeerDisconnected(func(identity.PeerID) { close(gone) })
+		c, sc := parkedPair(t, srv, cli)
+		waitParked(t, sc, 0)
+		pt := srv.cfg.Tracer.(*parkTracer)
+		if pt.parked.Load() != 1 || pt.parks.Load() != 1 {
+			t.Errorf("tracer: %d parked, %d parks; want 1 and 1", pt.parked.Load(), pt.parks.Load())
+		}
+		c.Close()
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the parked connection's end went unnoticed")
+		}
+		if srv.NumPeers() != 0 {
+			t.Errorf("server holds %d peers", srv.NumPeers())
+		}
+		if pt.parked.Load() != 0 {
+			t.Errorf("tracer: %d parked after the connection ended, want 0", pt.parked.Load())
+		}
+	})
 }
 
 // TestParkedHostClose: closing a host with parked connections ends them
 // and every goroutine (leakcheck); the peer sees the connection end.
 func TestParkedHostClose(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 50*time.Millisecond, tr.addr)
-			cli := parkHost(t, 50*time.Millisecond, "")
-			c, sc := parkedPair(t, srv, cli)
-			if tr.clientParks {
-				waitParked(t, c, 0)
-			}
-			waitParked(t, sc, 0)
-			srv.Close()
-			select {
-			case <-c.Done():
-			case <-time.After(10 * time.Second):
-				t.Fatal("the client never saw the connection end")
-			}
-		})
-	}
+	forParkTransports(t, 50*time.Millisecond, 50*time.Millisecond, func(t *testing.T, tr parkTransport, srv, cli *Host) {
+		c, sc := parkedPair(t, srv, cli)
+		if tr.clientParks {
+			waitParked(t, c, 0)
+		}
+		waitParked(t, sc, 0)
+		srv.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the client never saw the connection end")
+		}
+	})
 }
 
 // TestParkRace: streams opened at random moments from either side, while
 // both sides park and resume every few milliseconds, all work.
 func TestParkRace(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 10*time.Millisecond, tr.addr)
-			cli := parkHost(t, 10*time.Millisecond, "")
-			c, sc := parkedPair(t, srv, cli)
-			end := time.Now().Add(time.Second)
-			for i := 0; time.Now().Before(end); i++ {
-				time.Sleep(time.Duration(i*7%13) * time.Millisecond)
-				if i%2 == 0 {
-					parkEcho(t, c, "client")
-				} else {
-					parkEcho(t, sc, "server")
-				}
+	forParkTransports(t, 10*time.Millisecond, 10*time.Millisecond, func(t *testing.T, tr parkTransport, srv, cli *Host) {
+		c, sc := parkedPair(t, srv, cli)
+		end := time.Now().Add(time.Second)
+		for i := 0; time.Now().Before(end); i++ {
+			time.Sleep(time.Duration(i*7%13) * time.Millisecond)
+			if i%2 == 0 {
+				parkEcho(t, c, "client")
+			} else {
+				parkEcho(t, sc, "server")
 			}
-			// Both sides park again once the streams stop, whatever the
-			// interleaving above did; how often they parked during it depends on
-			// the machine's speed, so it is only logged.
-			nc, _ := yc(c).parkCount()
-			ns, _ := yc(sc).parkCount()
-			t.Logf("client parked %d times, server %d", nc, ns)
-			if tr.clientParks {
-				waitParked(t, c, nc-1) // nc may already count the last park
-			}
-			waitParked(t, sc, ns-1)
-			parkEcho(t, c, "after the race")
-		})
-	}
+		}
+		// Both sides park again once the streams stop, whatever the
+		// interleaving above did; how often they parked during it depends on
+		// the machine's speed, so it is only logged.
+		nc, _ := yc(c).parkCount()
+		ns, _ := yc(sc).parkCount()
+		t.Logf("client parked %d times, server %d", nc, ns)
+		if tr.clientParks {
+			waitParked(t, c, nc-1) // nc may already count the last park
+		}
+		waitParked(t, sc, ns-1)
+		parkEcho(t, c, "after the race")
+	})
 }
 
 // TestParkCloseRace: connections closed by either side at any moment of
 // parking or resuming end on both sides, leaving no goroutine behind.
 func TestParkCloseRace(t *testing.T) {
-	leakcheck.Check(t)
-	for _, tr := range parkTransports {
-		t.Run(tr.name, func(t *testing.T) {
-			srv := parkHost(t, 2*time.Millisecond, tr.addr)
-			cli := parkHost(t, 2*time.Millisecond, "")
-			for i := range 20 {
-				c, sc := parkedPair(t, srv, cli)
-				time.Sleep(time.Duration(i%7) * time.Millisecond)
-				closer, other := c, sc
-				if i%2 == 1 {
-					closer, other = sc, c
-				}
-				closer.Close()
-				for _, x := range []*Conn{closer, other} {
-					select {
-					case <-x.Done():
-					case <-time.After(10 * time.Second):
-						t.Fatalf("round %d: a connection never ended", i)
-					}
+	forParkTransports(t, 2*time.Millisecond, 2*time.Millisecond, func(t *testing.T, _ parkTransport, srv, cli *Host) {
+		for i := range 20 {
+			c, sc := parkedPair(t, srv, cli)
+			time.Sleep(time.Duration(i%7) * time.Millisecond)
+			closer, other := c, sc
+			if i%2 == 1 {
+				closer, other = sc, c
+			}
+			closer.Close()
+			for _, x := range []*Conn{closer, other} {
+				select {
+				case <-x.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatalf("round %d: a connection never ended", i)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestStreamIDShift: how a link after a park maps stream IDs, both ways.

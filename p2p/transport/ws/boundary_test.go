@@ -147,12 +147,19 @@ func wantData(t *testing.T, r readResult, want, when string) {
 
 func recv(t *testing.T, ch <-chan readResult) readResult {
 	t.Helper()
+	return within(t, ch, "read")
+}
+
+// within is the value ch yields, failing the test after 10 s.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case r := <-ch:
-		return r
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
-		t.Fatal("read did not return")
-		return readResult{}
+		t.Fatalf("%s did not return", what)
+		var zero T
+		return zero
 	}
 }
 
@@ -364,13 +371,7 @@ func waitAsync(c *Conn) error {
 
 func recvErr(t *testing.T, ch <-chan error) error {
 	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("WaitReadable did not return")
-		return nil
-	}
+	return within(t, ch, "WaitReadable")
 }
 
 // rawClientScheme is rawClient over ws or wss (trusting the server's

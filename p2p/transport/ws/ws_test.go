@@ -184,15 +184,7 @@ func echoOver(t *testing.T, a, b net.Conn, n int) {
 // Conn never would.
 func rawClient(t *testing.T, s *server) *websocket.Conn {
 	t.Helper()
-	wc, resp, err := websocket.DefaultDialer.DialContext(ctx10(t), "ws://127.0.0.1:"+s.port()+"/", nil)
-	if resp != nil {
-		resp.Body.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wc.Close() })
-	return wc
+	return rawClientScheme(t, s, "ws")
 }
 
 func TestMessagesReadAsOneStream(t *testing.T) {
