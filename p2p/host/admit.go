@@ -202,16 +202,14 @@ func (c countedRaw) Close() error {
 	return c.RawConn.Close()
 }
 
-// ResumesAfterReadTimeout passes the wrapped connection's answer on
-// (parkable).
-func (c countedRaw) ResumesAfterReadTimeout() bool { return parkable(c.RawConn, "") }
-
-// WaitReadable passes the wait on, if the wrapped connection has one.
-func (c countedRaw) WaitReadable() error {
-	if w, ok := c.RawConn.(transport.ReadWaiter); ok {
-		return w.WaitReadable()
+// transportConn is the transport's own connection under the host's
+// wrapper, whose optional interfaces (transport.ReadResumer,
+// transport.ReadWaiter) the wrapper does not have.
+func transportConn(c transport.RawConn) transport.RawConn {
+	if w, ok := c.(countedRaw); ok {
+		return w.RawConn
 	}
-	return nil
+	return c
 }
 
 type countedSecure struct {

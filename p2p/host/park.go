@@ -288,9 +288,15 @@ func (y *yamuxConn) sessionParked() {
 
 // parkedRead waits for the peer's next frame on a parked connection. It
 // answers pings; any other frame, or a wake request, starts a session.
+//
+// With a transport that can wait on a small stack (waiter), reading a
+// ping grows the goroutine's stack, which then stays grown; so after the
+// pong one read cut at once by our own deadline (rewait) makes sure
+// nothing is left buffered, and a fresh goroutine takes over the wait.
 func (y *yamuxConn) parkedRead() {
 	var h [yamuxHeaderSize]byte
 	n := 0
+	rewait := false
 	for {
 		y.mu.Lock()
 		wake, gone := y.wakeReq, y.state == connEnded || y.closing
@@ -303,7 +309,9 @@ func (y *yamuxConn) parkedRead() {
 			y.resume(h[:n])
 			return
 		}
-		if err := y.waitReadable(n); err != nil {
+		if rewait {
+			rewait = y.pokeSelf()
+		} else if err := y.waitReadable(n); err != nil {
 			if isTimeout(err) {
 				continue // a wake request's deadline
 			}
@@ -311,14 +319,21 @@ func (y *yamuxConn) parkedRead() {
 			return
 		}
 		m, err := y.sc.Read(h[n:])
+		if rewait {
+			y.unpokeSelf()
+		}
 		n += m
 		if err != nil {
-			if isTimeout(err) {
+			if !isTimeout(err) {
+				y.end()
+			} else if !rewait {
 				continue // a wake request's deadline
+			} else if !y.spawn(y.parkedRead) {
+				y.end()
 			}
-			y.end()
 			return
 		}
+		rewait = false
 		if n < yamuxHeaderSize {
 			continue
 		}
@@ -333,6 +348,28 @@ func (y *yamuxConn) parkedRead() {
 			return
 		}
 		n = 0
+		rewait = y.waiter != nil
+	}
+}
+
+// pokeSelf puts the read deadline in the past for the parked reader's own
+// next read, unless a wake request holds it already (false).
+func (y *yamuxConn) pokeSelf() bool {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.wakeReq {
+		return false
+	}
+	y.sc.SetReadDeadline(time.Unix(1, 0))
+	return true
+}
+
+// unpokeSelf clears pokeSelf's deadline, unless a wake request came since.
+func (y *yamuxConn) unpokeSelf() {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if !y.wakeReq {
+		y.sc.SetReadDeadline(time.Time{})
 	}
 }
 
@@ -404,7 +441,7 @@ func parkable(raw transport.RawConn, label string) bool {
 	if label == "tcp" {
 		return true
 	}
-	r, ok := raw.(transport.ReadResumer)
+	r, ok := transportConn(raw).(transport.ReadResumer)
 	return ok && r.ResumesAfterReadTimeout()
 }
 
@@ -416,7 +453,7 @@ func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, raw tran
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	waiter, _ := raw.(transport.ReadWaiter)
+	waiter, _ := transportConn(raw).(transport.ReadWaiter)
 	return newYamuxConn(sc, server, h.yamux, ev, &h.connEvents, idle, h.goTracked, waiter)
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -185,8 +186,9 @@ func session(c *Conn) yamuxSession {
 
 // TestParkedWebSocketWaitsShallow: a parked WebSocket's reader waits in
 // the transport's WaitReadable, not in a read through gorilla, so its
-// goroutine keeps a small stack; once the peer sends, the connection
-// resumes as usual.
+// goroutine keeps a small stack; after answering the peer's pings too
+// (a fresh goroutine takes the wait over); once the peer opens a stream,
+// the connection resumes as usual.
 func TestParkedWebSocketWaitsShallow(t *testing.T) {
 	leakcheck.Check(t)
 	srv := parkHost(t, 50*time.Millisecond, "/ip4/127.0.0.1/tcp/0/ws")
@@ -194,14 +196,28 @@ func TestParkedWebSocketWaitsShallow(t *testing.T) {
 	c, sc := parkedPair(t, srv, cli)
 	for i := range 2 {
 		waitParked(t, sc, i)
-		deadline := time.Now().Add(10 * time.Second)
-		for !parkedReaderWaitsIn("WaitReadable") {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: no parked reader waits in WaitReadable", i)
+		waitShallow(t, fmt.Sprintf("round %d, parked", i))
+		for range 3 {
+			if _, err := session(c).Ping(); err != nil {
+				t.Fatalf("round %d: ping: %v", i, err)
 			}
-			time.Sleep(5 * time.Millisecond)
+		}
+		waitShallow(t, fmt.Sprintf("round %d, after the pings", i))
+		if n, st := yc(sc).parkCount(); n != i+1 || st != parked {
+			t.Fatalf("round %d: after the pings: parked %d times, state %d; want %d, parked", i, n, st, i+1)
 		}
 		parkEcho(t, c, "wakes it")
+	}
+}
+
+func waitShallow(t *testing.T, when string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !parkedReaderWaitsIn("WaitReadable") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no parked reader waits in WaitReadable", when)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
