@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,9 @@ type PeerConfig struct {
 	NoListen bool
 	// DCUtR tunes hole punching.
 	DCUtR dcutr.Config
+	// ClientTLS is the TLS configuration for /wss dials. Default: the
+	// system's roots.
+	ClientTLS *tls.Config
 	// Logger gets debug logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -80,7 +84,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ws.New(ws.Config{})
+	w, err := ws.New(ws.Config{ClientTLSConfig: cfg.ClientTLS})
 	if err != nil {
 		q.Close()
 		return nil, err

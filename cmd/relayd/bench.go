@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,6 +52,9 @@ on bad usage.
                      relayd_reservations_active, so let the clients of an
                      earlier run leave first (default none)
   --json             print one JSON object instead of the table
+  --tls-ca FILE      PEM certificates of the CAs to trust for /wss dials
+                     instead of the system's roots (a private CA, a
+                     staging ACME certificate)
 `
 
 // benchConfig is one run of `relayd bench`, validated.
@@ -66,6 +70,7 @@ type benchConfig struct {
 	timeout      time.Duration
 	metrics      string
 	json         bool
+	clientTLS    *tls.Config // --tls-ca; nil: the system's roots
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -105,7 +110,12 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "")
 	fs.StringVar(&cfg.metrics, "metrics", "", "")
 	fs.BoolVar(&cfg.json, "json", false, "")
+	tlsCA := fs.String("tls-ca", "", "")
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	var err error
+	if cfg.clientTLS, err = clientTLS(*tlsCA); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() != 1 {
@@ -114,7 +124,6 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	if err := cfg.check(); err != nil {
 		return cfg, err
 	}
-	var err error
 	cfg.relay = fs.Arg(0)
 	cfg.addr, cfg.relayID, err = splitPeerAddr(cfg.relay)
 	return cfg, err

@@ -153,6 +153,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--timeout", "soon", addr}, "invalid value"},
 		{[]string{"bench", "--metrics", "127.0.0.1:9494", addr}, "--metrics \"127.0.0.1:9494\": want the relay's admin URL"},
 		{[]string{"bench", "--metrics", "ftp://x/metrics", addr}, "want the relay's admin URL"},
+		{[]string{"bench", "--tls-ca", "/nonexistent/ca.pem", addr}, "--tls-ca: open /nonexistent/ca.pem"},
+		{[]string{"bench", "--tls-ca", "bench_test.go", addr}, "--tls-ca bench_test.go: no PEM certificate in it"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

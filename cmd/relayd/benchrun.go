@@ -146,8 +146,15 @@ func reservedClient(ctx context.Context, cfg benchConfig) (*host.Host, time.Dura
 	if err != nil {
 		return nil, 0, err
 	}
-	h, err := host.New(host.Config{Key: key, AgentVersion: "relayd-bench"})
+	transports, err := host.ClientTransports(key, cfg.clientTLS)
 	if err != nil {
+		return nil, 0, err
+	}
+	h, err := host.New(host.Config{Key: key, AgentVersion: "relayd-bench", Transports: transports})
+	if err != nil {
+		for _, tr := range transports {
+			tr.Close()
+		}
 		return nil, 0, err
 	}
 	start := time.Now()

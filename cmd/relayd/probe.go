@@ -49,6 +49,9 @@ TCP and its QUIC address to let --holepunch punch over both.
                        --holepunch or a --role)
   --bytes N            bytes to echo (default 1024)
   --punch-timeout D    bound on one DCUtR round's punch (default 10s)
+  --tls-ca FILE        PEM certificates of the CAs to trust for /wss dials
+                       instead of the system's roots (a private CA, a
+                       staging ACME certificate)
 
 Exit code 0 when every probe succeeded, 1 otherwise.
 `
@@ -65,6 +68,7 @@ type probeFlags struct {
 	timeout   time.Duration
 	bytes     int
 	punch     time.Duration
+	tlsCA     string
 }
 
 type multiFlag struct{ vals *[]string }
@@ -87,6 +91,7 @@ func runProbe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&f.timeout, "timeout", 0, "")
 	fs.IntVar(&f.bytes, "bytes", 1024, "")
 	fs.DurationVar(&f.punch, "punch-timeout", 0, "")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, probeUsage)
@@ -184,6 +189,11 @@ func (f *probeFlags) options(args []string) (probe.Options, identity.PeerID, err
 			f.timeout = time.Minute
 		}
 	}
+	tc, err := clientTLS(f.tlsCA)
+	if err != nil {
+		return o, "", err
+	}
+	o.Peer.ClientTLS = tc
 	o.EchoBytes, o.HolePunch = f.bytes, f.holepunch
 	o.Peer.DCUtR.PunchTimeout = f.punch
 	o.Peer.NoListen = !f.holepunch && len(f.listen) == 0

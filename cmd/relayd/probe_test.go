@@ -153,6 +153,8 @@ func TestProbeUsageErrors(t *testing.T) {
 		{[]string{"probe", "/ip4/127.0.0.1/tcp/1"}, "does not end in /p2p/"},
 		{[]string{"probe", "not-an-addr"}, "invalid multiaddr"},
 		{[]string{"probe", "--nope", "x"}, "flag provided but not defined"},
+		{[]string{"probe", "--tls-ca", "/nonexistent/ca.pem", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWK2gdc7xS7ND6Kn6MyKnVGTf7auHbVZxN2dAxzGrJvyTb"}, "--tls-ca: open /nonexistent/ca.pem"},
+		{[]string{"probe", "--tls-ca", "probe_test.go", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWK2gdc7xS7ND6Kn6MyKnVGTf7auHbVZxN2dAxzGrJvyTb"}, "--tls-ca probe_test.go: no PEM certificate in it"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

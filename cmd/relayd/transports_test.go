@@ -22,8 +22,9 @@ import (
 )
 
 // TestServeEveryTransport runs the daemon on TCP, QUIC, WebSocket and
-// WebSocket over TLS (certificate from files) and probes the first three
-// with `relayd probe`; /wss gets a TLS handshake with the certificate.
+// WebSocket over TLS (certificate from files) and probes all four with
+// `relayd probe` (/wss trusting the certificate through --tls-ca, which
+// bench takes too); /wss also gets a TLS handshake with the certificate.
 func TestServeEveryTransport(t *testing.T) {
 	leakcheck.Check(t)
 	clearEnv(t)
@@ -43,6 +44,23 @@ func TestServeEveryTransport(t *testing.T) {
 		if code != exitOK {
 			t.Errorf("probe over %s: exit %d: %s%s", label, code, out.String(), errOut.String())
 		}
+	}
+	// /wss with the test certificate's CA given by --tls-ca: probe and
+	// bench dial it; without it the system's roots refuse the certificate.
+	wss := addrs["wss"].String()
+	for _, args := range [][]string{
+		{"probe", "--timeout", "20s", "--tls-ca", certFile, wss},
+		{"bench", "--reservations", "2", "--circuits", "1", "--bytes", "64KiB", "--timeout", "30s", "--tls-ca", certFile, wss},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != exitOK {
+			t.Errorf("%s over wss with --tls-ca: exit %d: %s%s", args[0], code, out.String(), errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--reservations", "2", "--circuits", "0", "--bytes", "0", "--timeout", "20s", wss}, &out, &errOut)
+	if code == exitOK || !strings.Contains(errOut.String(), "certificate") {
+		t.Errorf("bench over wss without --tls-ca: exit %d, %s; want a certificate error", code, errOut.String())
 	}
 	na, _ := manet.ToNetAddr(addrs["wss"][:2])
 	conf := cert.Client.Clone()

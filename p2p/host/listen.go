@@ -2,6 +2,7 @@ package host
 
 import (
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,12 +19,19 @@ import (
 // DefaultTransports are TCP, QUIC (with key's TLS identity) and WebSocket
 // with default settings: what a host gets when Config.Transports is nil.
 func DefaultTransports(key ed25519.PrivateKey) ([]transport.Transport, error) {
+	return ClientTransports(key, nil)
+}
+
+// ClientTransports are DefaultTransports whose WebSocket dials over TLS
+// use clientTLS (nil: the system's roots).
+func ClientTransports(key ed25519.PrivateKey, clientTLS *tls.Config) ([]transport.Transport, error) {
 	q, err := quic.New(quic.Config{Key: key})
 	if err != nil {
 		return nil, err
 	}
-	w, err := ws.New(ws.Config{})
+	w, err := ws.New(ws.Config{ClientTLSConfig: clientTLS})
 	if err != nil {
+		q.Close()
 		return nil, err
 	}
 	return []transport.Transport{tcp.New(), q, w}, nil
