@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -35,14 +34,9 @@ var interruption = [...]byte{0x82, 0x80, 0, 0, 0, 0}
 // from anywhere.
 type boundaryConn struct {
 	net.Conn
-	scan frameScanner // what the peer has sent so far; Read's only
-
-	mu       sync.Mutex
-	wake     bool      // the read deadline was already past when set
-	deadline time.Time // the last read deadline set that was not a wake-up
-	held     bool      // a wake-up passed mid-frame: interrupt at the next boundary
-	pending  []byte    // interruption bytes gorilla has not taken yet
-	injected int       // interruptions handed to gorilla, not yet seen by Conn
+	// Touched only by Read, takeInterruption and waitReadable, which all
+	// run under Conn.rmu: no lock of their own.
+	scan frameScanner // what the peer has sent so far
 	// drained: the last thing gorilla read was an interruption made of a
 	// read that timed out, which Conn has seen, and no byte of the peer's
 	// came since. gorilla's buffer is then empty, and so is the TLS
@@ -50,6 +44,13 @@ type boundaryConn struct {
 	// (an interruption from a held-over wake-up may leave one there).
 	drained      bool
 	lastTimedOut bool // the interruption being handed over came from a timeout
+
+	mu       sync.Mutex
+	wake     bool      // the read deadline was already past when set
+	deadline time.Time // the last read deadline set that was not a wake-up
+	held     bool      // a wake-up passed mid-frame: interrupt at the next boundary
+	pending  []byte    // interruption bytes gorilla has not taken yet
+	injected int       // interruptions handed to gorilla, not yet seen by Conn
 }
 
 func (b *boundaryConn) Read(p []byte) (int, error) {
@@ -58,15 +59,17 @@ func (b *boundaryConn) Read(p []byte) (int, error) {
 	}
 	for {
 		n, err := b.Conn.Read(p)
-		b.scan.scan(p[:n])
+		timedOut := err != nil && isTimeout(err)
 		if n > 0 {
-			b.setDrained(false)
-		}
-		if n > 0 || err == nil || !isTimeout(err) {
-			if n > 0 && err != nil && isTimeout(err) {
+			b.scan.scan(p[:n])
+			b.drained = false
+			if timedOut {
 				err = nil // the next read reports it, at a boundary or not
 			}
 			return n, err
+		}
+		if !timedOut {
+			return 0, err
 		}
 		if n, ok := b.interrupt(p, true); ok {
 			return n, nil
@@ -128,22 +131,13 @@ func (b *boundaryConn) takeInterruption() bool {
 	return true
 }
 
-func (b *boundaryConn) setDrained(v bool) {
-	b.mu.Lock()
-	b.drained = v
-	b.mu.Unlock()
-}
-
 // waitReadable waits, on a small stack, until the socket under the
 // connection (under TLS, if any) has bytes or an end to read, or the read
 // deadline passes. It only waits when nothing is buffered above the
 // socket (drained); otherwise, or where the socket cannot be reached, it
 // returns nil at once.
 func (b *boundaryConn) waitReadable() error {
-	b.mu.Lock()
-	drained := b.drained
-	b.mu.Unlock()
-	if !drained {
+	if !b.drained {
 		return nil
 	}
 	nc := b.Conn
@@ -185,10 +179,9 @@ func (b *boundaryConn) setReadDeadline(t time.Time) {
 	}
 }
 
+// isTimeout: err is a deadline's (os.ErrDeadlineExceeded is a net.Error
+// whose Timeout is true).
 func isTimeout(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
 	ne, ok := errors.AsType[net.Error](err)
 	return ok && ne.Timeout()
 }
