@@ -281,7 +281,7 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 		c.fromWire(c.rhdr[:])
 		traceFrame(c, 'R', c.rhdr[:])
 		if isOurPingAck(c.rhdr[:]) {
-			c.pingsOut.Add(-1)
+			c.pingAnswered()
 			c.rhdrN = 0
 		}
 	}
@@ -291,6 +291,18 @@ func (c *frameCoalescer) Read(p []byte) (int, error) {
 // as a new stream from the peer.
 func opensStream(h []byte) bool {
 	return (h[1] == yamuxTypeData || h[1] == yamuxTypeWindowUpdate) && binary.BigEndian.Uint16(h[2:])&yamuxFlagSYN != 0
+}
+
+// pingAnswered counts the answer to one of our pings. An answer when none
+// is out is a peer's forgery: counting it would leave pingsOut below zero
+// for good, and the connection could then never park.
+func (c *frameCoalescer) pingAnswered() {
+	for {
+		n := c.pingsOut.Load()
+		if n <= 0 || c.pingsOut.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
 }
 
 func isOurPingAck(h []byte) bool {

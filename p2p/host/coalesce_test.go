@@ -144,3 +144,125 @@ func TestCoalescerHoldsStreamOpening(t *testing.T) {
 		})
 	}
 }
+
+// TestCoalescerForgedPingAck: answers to our pings are swallowed, but
+// only as many as we sent count; a forged one must not leave the
+// connection unable to park (nothingPending) for good.
+func TestCoalescerForgedPingAck(t *testing.T) {
+	leakcheck.Check(t)
+	ack := func(n uint32) []byte { return yamuxFrame(yamuxTypePing, yamuxFlagACK, 0, ourPing|n) }
+	data := append(yamuxFrame(yamuxTypeData, 0, 1, 2), 'h', 'i')
+	cases := []struct {
+		name    string
+		out     int32 // our pings not answered when the frames arrive
+		frames  [][]byte
+		wantOut int32
+	}{
+		{"a forged answer counts nothing", 0, [][]byte{ack(1)}, 0},
+		{"one answer per ping", 1, [][]byte{ack(1)}, 0},
+		{"more answers than pings", 1, [][]byte{ack(1), ack(2), ack(3)}, 0},
+		{"an answer still awaited", 2, [][]byte{ack(1)}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := noisePair(t)
+			c := &frameCoalescer{Conn: a}
+			c.pingsOut.Store(tc.out)
+			in := append(slices.Concat(tc.frames...), data...)
+			go b.Write(in)
+			a.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got := make([]byte, len(data))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(data) {
+				t.Fatalf("yamux got %x, want only the data frame %x", got, data)
+			}
+			if n := c.pingsOut.Load(); n != tc.wantOut {
+				t.Fatalf("pings out: %d, want %d", n, tc.wantOut)
+			}
+			if tc.wantOut == 0 && !c.nothingPending() {
+				t.Fatal("nothing is pending, but the connection may not park")
+			}
+		})
+	}
+}
+
+// FuzzCoalescerRead: whatever a peer sends, yamux reads it unchanged
+// but for the stream IDs of ours shifted back by idBase and the answers
+// to our pings taken out, and no Read spans two frames.
+func FuzzCoalescerRead(f *testing.F) {
+	f.Add(append(yamuxFrame(yamuxTypeData, 1, 5, 3), 'a', 'b', 'c'), uint32(0), false, uint16(7))
+	f.Add(slices.Concat(yamuxFrame(yamuxTypeWindowUpdate, 1, 8, 0), yamuxFrame(yamuxTypePing, 2, 0, ourPing|1),
+		yamuxFrame(yamuxTypeData, 0, 10, 1), []byte{0}), uint32(6), false, uint16(1))
+	f.Add(append(yamuxFrame(yamuxTypeData, 0, 3, 100), 1, 2), uint32(2), true, uint16(4096))
+	f.Add([]byte{0, 9, 0}, uint32(0), true, uint16(0))
+	f.Fuzz(func(t *testing.T, in []byte, idBase uint32, odd bool, readSize uint16) {
+		if len(in) > 1<<16 {
+			return
+		}
+		c := &frameCoalescer{idBase: idBase &^ 1}
+		if odd {
+			c.ourOdd = 1
+		}
+		want, ends := coalescerReadModel(c, in)
+		a, b := noisePair(t)
+		c.Conn = a
+		go func() {
+			b.Write(in)
+			b.Close()
+		}()
+		a.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var got []byte
+		buf := make([]byte, max(int(readSize)%4096, 1))
+		for {
+			n, err := c.Read(buf)
+			for _, e := range ends {
+				if len(got) < e && e < len(got)+n {
+					t.Fatalf("a read of %d bytes at %d spans the frame end at %d", n, len(got), e)
+				}
+			}
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if string(got) != string(want) {
+			t.Fatalf("yamux got\n%x\nwant\n%x", got, want)
+		}
+		if c.pingsOut.Load() < 0 {
+			t.Fatalf("pings out: %d", c.pingsOut.Load())
+		}
+	})
+}
+
+// coalescerReadModel is what yamux should read of in through c, and
+// where in that its frames end; a frame cut short by the end of in is
+// handed on as far as its header is whole.
+func coalescerReadModel(c *frameCoalescer, in []byte) (out []byte, ends []int) {
+	for len(in) >= yamuxHeaderSize {
+		h := slices.Clone(in[:yamuxHeaderSize])
+		in = in[yamuxHeaderSize:]
+		flags, id, length := binary.BigEndian.Uint16(h[2:]), binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		if h[1] == yamuxTypePing && flags&yamuxFlagACK != 0 && length&(1<<31) != 0 {
+			continue // the answer to one of our pings
+		}
+		ofOurs := id != 0 && id%2 == c.ourOdd
+		if (h[1] == yamuxTypeData || h[1] == yamuxTypeWindowUpdate) && c.idBase != 0 && ofOurs {
+			if id <= c.idBase {
+				id = 0
+			} else {
+				id -= c.idBase
+			}
+			binary.BigEndian.PutUint32(h[4:], id)
+		}
+		out = append(out, h...)
+		if h[1] == yamuxTypeData {
+			n := min(int(length), len(in))
+			out = append(out, in[:n]...)
+			in = in[n:]
+		}
+		ends = append(ends, len(out))
+	}
+	return out, ends
+}
