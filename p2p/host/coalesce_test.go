@@ -214,13 +214,15 @@ func FuzzCoalescerRead(f *testing.F) {
 		}()
 		a.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var got []byte
+		next := 0 // ends[next]: the first frame end past what yamux has read
 		buf := make([]byte, max(int(readSize)%4096, 1))
 		for {
 			n, err := c.Read(buf)
-			for _, e := range ends {
-				if len(got) < e && e < len(got)+n {
-					t.Fatalf("a read of %d bytes at %d spans the frame end at %d", n, len(got), e)
-				}
+			for next < len(ends) && ends[next] <= len(got) {
+				next++
+			}
+			if next < len(ends) && ends[next] < len(got)+n {
+				t.Fatalf("a read of %d bytes at %d spans the frame end at %d", n, len(got), ends[next])
 			}
 			got = append(got, buf[:n]...)
 			if err != nil {
