@@ -435,25 +435,27 @@ func (h *Host) parkSweeper() {
 	}
 }
 
-// parkable: raw's reads survive a read deadline (see the top of this
-// file), so its connection may park.
-func parkable(raw transport.RawConn, label string) bool {
+// parkable: tc's reads survive a read deadline (see the top of this
+// file), so its connection may park; tc is the transport's own
+// connection (transportConn).
+func parkable(tc transport.RawConn, label string) bool {
 	if label == "tcp" {
 		return true
 	}
-	r, ok := transportConn(raw).(transport.ReadResumer)
+	r, ok := tc.(transport.ReadResumer)
 	return ok && r.ResumesAfterReadTimeout()
 }
 
 // newYamuxConn starts the muxer of a Noise connection over raw, of the
 // transport label; ev is its Conn.
 func (h *Host) newYamuxConn(sc *noise.Conn, server bool, ev linkEvents, raw transport.RawConn, label string) (*yamuxConn, error) {
+	tc := transportConn(raw)
 	var idle time.Duration
-	if parkable(raw, label) && h.cfg.ParkIdle > 0 {
+	if parkable(tc, label) && h.cfg.ParkIdle > 0 {
 		idle = h.cfg.ParkIdle
 		h.sweeper.Do(func() { h.goTracked(h.parkSweeper) })
 	}
-	waiter, _ := transportConn(raw).(transport.ReadWaiter)
+	waiter, _ := tc.(transport.ReadWaiter)
 	return newYamuxConn(sc, server, h.yamux, ev, &h.connEvents, idle, h.goTracked, waiter)
 }
 
